@@ -1,0 +1,42 @@
+//! `fastlibra`: the command-line front door of the project.
+//!
+//! Every subcommand lives in its own module (`cmd_*.rs`); this file only parses the command
+//! line, dispatches, and turns errors into a message on stderr and a non-zero exit status.
+
+mod cmd_dgg;
+mod cmd_plan;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// fastlibra: LoRA adapters and KV caches in the right memory tier for multi-LoRA serving.
+#[derive(Parser, Debug)]
+#[command(name = "fastlibra", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the memory plan (page size, pages per tier, metadata bytes) for a model and GPU.
+    Plan(cmd_plan::PlanArgs),
+    /// DGG: turn microservice traces into call graphs, generate new ones, compare them.
+    Dgg(cmd_dgg::DggArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Plan(args) => cmd_plan::run(args),
+        Command::Dgg(args) => cmd_dgg::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Workload generators: synthetic chatbot, translation and agent workloads, and DGG call graphs.

@@ -1,0 +1,1 @@
+//! DGG (arXiv 2412.19083) in Rust.

@@ -1,0 +1,3 @@
+//! The engine core (sans-IO) and its drivers.
+
+pub mod workload;

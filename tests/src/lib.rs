@@ -1,0 +1,1 @@
+//! End-to-end tests across the fastlibra crates live in `tests/tests/`.
