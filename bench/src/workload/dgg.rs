@@ -1,0 +1,1 @@
+//! DGG call graphs as compound multi-LoRA workloads.
