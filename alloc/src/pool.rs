@@ -1,0 +1,261 @@
+//! One tier's page pool: a fixed number of equal pages, a free map, and per-page metadata.
+//!
+//! Everything is allocated once in [`PagePool::new`]: the free map (`bitvec`, one bit per page,
+//! set = free), and two `u32` arrays, `owner` (the node slot that owns the page) and `next` (the
+//! next page of the same owner). A node's pages therefore form an intrusive singly linked list
+//! ([`PageList`]) and taking or returning pages never touches the heap. Allocation scans the
+//! free map from a rotating word cursor and takes the lowest free pages it finds, which keeps a
+//! node's pages mostly adjacent so that device copies coalesce.
+
+use bitvec::prelude::*;
+
+use crate::error::{AllocError, Result};
+use crate::ids::NONE;
+use crate::tier::Tier;
+
+/// A page index within one tier.
+pub type PageId = u32;
+
+/// The pages of one owner in one tier: the head of a list linked through the pool's `next`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageList {
+    pub(crate) head: u32,
+    pub(crate) len: u32,
+}
+
+impl PageList {
+    /// The empty list.
+    pub const EMPTY: PageList = PageList { head: NONE, len: 0 };
+
+    /// Number of pages in the list.
+    pub fn len(self) -> u32 {
+        self.len
+    }
+
+    /// Whether the list holds no page.
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A tier's pool of pages.
+#[derive(Debug, Clone)]
+pub struct PagePool {
+    tier: Tier,
+    free: BitVec<u64, Lsb0>,
+    owner: Vec<u32>,
+    next: Vec<u32>,
+    pages_free: u32,
+    cursor_word: usize,
+}
+
+impl PagePool {
+    /// A pool of `pages` pages, all free.
+    pub fn new(tier: Tier, pages: u32) -> Self {
+        let len = pages as usize;
+        let mut free = bitvec![u64, Lsb0; 1; len];
+        // The allocator scans whole words: the padding bits past the last page must read
+        // "not free".
+        if len % 64 != 0 {
+            if let Some(last) = free.as_raw_mut_slice().last_mut() {
+                *last &= (1u64 << (len % 64)) - 1;
+            }
+        }
+        PagePool {
+            tier,
+            free,
+            owner: vec![NONE; len],
+            next: vec![NONE; len],
+            pages_free: pages,
+            cursor_word: 0,
+        }
+    }
+
+    /// The tier this pool belongs to.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    /// Total pages.
+    pub fn capacity(&self) -> u32 {
+        self.owner.len() as u32
+    }
+
+    /// Free pages.
+    pub fn pages_free(&self) -> u32 {
+        self.pages_free
+    }
+
+    /// Pages in use.
+    pub fn pages_used(&self) -> u32 {
+        self.capacity() - self.pages_free
+    }
+
+    /// Takes `count` pages for `owner`, all or nothing.
+    pub fn alloc(&mut self, count: u32, owner: u32) -> Result<PageList> {
+        if count > self.pages_free {
+            return Err(AllocError::OutOfPages {
+                tier: self.tier,
+                needed: count,
+                free: self.pages_free,
+            });
+        }
+        let mut list = PageList::EMPTY;
+        let mut tail = NONE;
+        for _ in 0..count {
+            let page = self.take_one();
+            self.owner[page as usize] = owner;
+            if tail == NONE {
+                list.head = page;
+            } else {
+                self.next[tail as usize] = page;
+            }
+            tail = page;
+        }
+        list.len = count;
+        Ok(list)
+    }
+
+    /// Returns every page of `list` to the free map.
+    pub fn free(&mut self, list: PageList) {
+        let mut page = list.head;
+        for _ in 0..list.len {
+            let index = page as usize;
+            assert!(!self.free[index], "{} page {page} freed twice", self.tier);
+            let next = self.next[index];
+            self.owner[index] = NONE;
+            self.next[index] = NONE;
+            self.free.set(index, true);
+            page = next;
+        }
+        debug_assert_eq!(page, NONE, "page list longer than its length");
+        self.pages_free += list.len;
+    }
+
+    /// Re-labels every page of `list` as owned by `owner`.
+    pub(crate) fn set_owner(&mut self, list: PageList, owner: u32) {
+        let mut page = list.head;
+        for _ in 0..list.len {
+            self.owner[page as usize] = owner;
+            page = self.next[page as usize];
+        }
+    }
+
+    /// The pages of `list`, in order.
+    pub fn iter(&self, list: PageList) -> PageIter<'_> {
+        PageIter {
+            next: &self.next,
+            page: list.head,
+            left: list.len,
+        }
+    }
+
+    /// The owner slot of `page`, or `None` if it is free.
+    pub fn owner(&self, page: PageId) -> Option<u32> {
+        let owner = self.owner[page as usize];
+        (owner != NONE).then_some(owner)
+    }
+
+    /// Whether `page` is free according to the free map.
+    pub fn is_free(&self, page: PageId) -> bool {
+        self.free[page as usize]
+    }
+
+    /// The number of set bits in the free map (ground truth for the invariant check).
+    pub(crate) fn count_free_bits(&self) -> u32 {
+        self.free.count_ones() as u32
+    }
+
+    fn take_one(&mut self) -> PageId {
+        let words = self.free.as_raw_slice();
+        let word_count = words.len();
+        for step in 0..word_count {
+            let w = (self.cursor_word + step) % word_count;
+            let bits = words[w];
+            if bits != 0 {
+                let page = w * 64 + bits.trailing_zeros() as usize;
+                self.cursor_word = w;
+                self.free.set(page, false);
+                self.pages_free -= 1;
+                return page as PageId;
+            }
+        }
+        unreachable!("{}: pages_free > 0 but the free map is empty", self.tier)
+    }
+}
+
+/// Iterator over the pages of a [`PageList`].
+pub struct PageIter<'a> {
+    next: &'a [u32],
+    page: u32,
+    left: u32,
+}
+
+impl Iterator for PageIter<'_> {
+    type Item = PageId;
+
+    fn next(&mut self) -> Option<PageId> {
+        if self.left == 0 {
+            return None;
+        }
+        let page = self.page;
+        self.page = self.next[page as usize];
+        self.left -= 1;
+        Some(page)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left as usize, Some(self.left as usize))
+    }
+}
+
+impl ExactSizeIterator for PageIter<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alloc_is_all_or_nothing() {
+        let mut pool = PagePool::new(Tier::Host, 10);
+        let a = pool.alloc(7, 1).unwrap();
+        assert_eq!(pool.pages_free(), 3);
+        let err = pool.alloc(4, 2).unwrap_err();
+        assert_eq!(
+            err,
+            AllocError::OutOfPages {
+                tier: Tier::Host,
+                needed: 4,
+                free: 3
+            }
+        );
+        assert_eq!(pool.pages_free(), 3);
+        assert_eq!(pool.iter(a).collect::<Vec<_>>(), (0..7).collect::<Vec<_>>());
+        pool.free(a);
+        assert_eq!(pool.pages_free(), 10);
+        assert_eq!(pool.count_free_bits(), 10);
+    }
+
+    #[test]
+    fn pages_are_reused_and_owned() {
+        let mut pool = PagePool::new(Tier::Hbm, 130);
+        let a = pool.alloc(65, 7).unwrap();
+        let b = pool.alloc(65, 8).unwrap();
+        assert_eq!(pool.pages_free(), 0);
+        assert!(pool.iter(b).all(|p| pool.owner(p) == Some(8)));
+        pool.free(a);
+        let c = pool.alloc(3, 9).unwrap();
+        assert!(pool.iter(c).all(|p| p < 65 && pool.owner(p) == Some(9)));
+        assert!(pool.alloc(62, 1).is_ok());
+        assert!(pool.alloc(1, 1).is_err());
+    }
+
+    #[test]
+    #[should_panic(expected = "freed twice")]
+    fn double_free_is_caught() {
+        let mut pool = PagePool::new(Tier::Nvme, 4);
+        let a = pool.alloc(1, 0).unwrap();
+        pool.free(a);
+        pool.free(a);
+    }
+}
