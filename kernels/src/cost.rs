@@ -227,7 +227,9 @@ impl CostModel {
     }
 
     /// Time of an iteration that only prefills `new_tokens` after `context_tokens_before`
-    /// cached tokens, base model only. Also the cost of recomputing lost KV.
+    /// cached tokens, base model only: the FLOPs at `prefill_flops_efficiency` of the bf16
+    /// peak, but never less than one read of the weights (the roofline), plus the step
+    /// overhead. Also the cost of recomputing lost KV.
     pub fn prefill_ns(&self, new_tokens: u32, context_tokens_before: u32) -> u64 {
         let chunk = [PrefillChunk {
             new_tokens,

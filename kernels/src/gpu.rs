@@ -56,14 +56,14 @@ struct Links {
     pcie_bytes_per_s: u64,
 }
 
-/// PCIe Gen4 x16: 32 GB/s per direction raw (16 GT/s × 16 lanes, 128b/130b); pinned
-/// `cudaMemcpyAsync` reaches about 25 GB/s in practice (NVIDIA `bandwidthTest` on A100 SXM).
+/// PCIe Gen4 x16: about 32 GB/s per direction raw (16 GT/s × 16 lanes, 128b/130b); pinned
+/// `cudaMemcpyAsync` typically reaches about 25 GB/s (assumption from common `bandwidthTest`
+/// results; measure your machine and override).
 const PCIE_GEN4_X16: Links = Links {
     pcie_bytes_per_s: 25 * GB,
 };
 
-/// PCIe Gen5 x16: 64 GB/s per direction raw; about 50 GB/s in practice (DESIGN §9; H100 SXM
-/// `bandwidthTest` figures are in the low 50s).
+/// PCIe Gen5 x16: about 64 GB/s per direction raw; about 50 GB/s in practice (DESIGN §9).
 const PCIE_GEN5_X16: Links = Links {
     pcie_bytes_per_s: 50 * GB,
 };
@@ -73,9 +73,11 @@ const PCIE_GEN5_X16: Links = Links {
 /// this matters only for tiny copies).
 const PCIE_LATENCY_NS: u64 = 10_000;
 
-/// A PCIe Gen4 datacenter NVMe drive of the Samsung PM9A3 / Kioxia CM6 class: about 6.9 GB/s
-/// sequential read and 4.1 GB/s sequential write on their datasheets; 4 KiB random read
-/// latency about 80 µs and write about 20 µs (write-back cache with power-loss protection).
+/// One PCIe Gen4 datacenter NVMe drive per GPU, Samsung PM9A3 class: 6.9 GB/s sequential read
+/// and 4.1 GB/s sequential write (its datasheet's figures for the larger capacities). Latency
+/// per request: 80 µs read, 20 µs write (assumption: typical datasheet 4 KiB QD1 orders of
+/// magnitude; writes land in a power-loss-protected cache). DESIGN §9 asks for what `fio` with
+/// O_DIRECT measures on the real disk: override these with it.
 const NVME_READ_BYTES_PER_S: u64 = 6_900_000_000;
 const NVME_WRITE_BYTES_PER_S: u64 = 4_100_000_000;
 const NVME_READ_LATENCY_NS: u64 = 80_000;
