@@ -32,7 +32,7 @@ impl PageGeometry {
         }
         let block_bytes = kv_bytes_per_token * u64::from(block_tokens);
         let page_bytes = page_bytes.unwrap_or(block_bytes);
-        if page_bytes == 0 || block_bytes % page_bytes != 0 {
+        if page_bytes == 0 || !block_bytes.is_multiple_of(page_bytes) {
             return Err(AllocError::Config(format!(
                 "a KV block of {block_bytes} bytes must fill whole pages; page size {page_bytes} does not divide it"
             )));

@@ -116,6 +116,21 @@ pub struct Harness {
 
 const BLOCK_TOKENS: u32 = 2;
 
+/// One fuzz case: the first byte picks the tier sizes and whether the dependency is
+/// enforced, the rest are operations. Used by the `alloc_ops` fuzz target and by the test that
+/// replays its corpus.
+pub fn run_case(data: &[u8]) -> Result<(), String> {
+    let Some((&shape, ops)) = data.split_first() else {
+        return Ok(());
+    };
+    let pages = [
+        2 + u32::from(shape & 7),
+        1 + u32::from((shape >> 3) & 3),
+        u32::from(shape >> 5),
+    ];
+    Harness::new(pages, shape & 0x80 == 0).run_bytes(ops)
+}
+
 impl Harness {
     /// A harness over a small tree (`pages` per tier) so that tiers fill up often.
     pub fn new(pages: [u32; 3], enforce_dependency: bool) -> Harness {

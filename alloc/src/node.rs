@@ -56,8 +56,10 @@ pub(crate) struct Node {
     /// Blocks from the LoRA to this node (1 for a first block; 0 for LoRA and root).
     pub(crate) depth: u32,
     pub(crate) visits: u32,
-    /// Visit frequency, halved every `visit_half_life_ns`.
-    pub(crate) frequency: f32,
+    /// log2 of the visit frequency extrapolated back to time zero: the frequency at time `t`
+    /// is `2^(frequency_log2_ref - t / half_life)`. Stored this way, ranking nodes by decayed
+    /// frequency at any time is ranking by this number, with no exponential per node.
+    pub(crate) frequency_log2_ref: f32,
     pub(crate) last_use_ns: u64,
 }
 
@@ -81,7 +83,7 @@ impl Node {
             key: 0,
             depth: 0,
             visits: 0,
-            frequency: 0.0,
+            frequency_log2_ref: f32::NEG_INFINITY,
             last_use_ns: 0,
         }
     }
@@ -153,9 +155,17 @@ impl NodeView<'_> {
     pub fn visits(&self) -> u32 {
         self.node.visits
     }
-    /// Visit frequency as of the last visit (halved every `visit_half_life_ns`).
-    pub fn frequency(&self) -> f32 {
-        self.node.frequency
+    /// Visit frequency at `now_ns`: visits, each weighing 1 when it happened and halving every
+    /// `visit_half_life_ns` since ([`TreeConfig::visit_half_life_ns`](crate::TreeConfig)).
+    pub fn frequency_at(&self, now_ns: u64, half_life_ns: u64) -> f64 {
+        (f64::from(self.node.frequency_log2_ref) - now_ns as f64 / half_life_ns as f64).exp2()
+    }
+    /// log2 of the visit frequency extrapolated to time zero. `frequency_at(t)` is
+    /// `2^(this - t / half_life)`, so at any one time nodes rank by decayed frequency exactly
+    /// as they rank by this number: a swapper can score a million nodes without an
+    /// exponential each (add `log2` of its other factors instead of multiplying).
+    pub fn frequency_log2_ref(&self) -> f32 {
+        self.node.frequency_log2_ref
     }
     /// Time of the last visit, in the caller's nanoseconds.
     pub fn last_use_ns(&self) -> u64 {

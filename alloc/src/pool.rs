@@ -56,10 +56,10 @@ impl PagePool {
         let mut free = bitvec![u64, Lsb0; 1; len];
         // The allocator scans whole words: the padding bits past the last page must read
         // "not free".
-        if len % 64 != 0 {
-            if let Some(last) = free.as_raw_mut_slice().last_mut() {
-                *last &= (1u64 << (len % 64)) - 1;
-            }
+        if !len.is_multiple_of(64)
+            && let Some(last) = free.as_raw_mut_slice().last_mut()
+        {
+            *last &= (1u64 << (len % 64)) - 1;
         }
         PagePool {
             tier,

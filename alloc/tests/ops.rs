@@ -335,7 +335,10 @@ fn visits_decay_with_time() {
     t.touch(ids[0], 1 + half_life).unwrap();
     let view = t.node(ids[0]).unwrap();
     assert_eq!(view.visits(), 2);
-    assert!((view.frequency() - 1.5).abs() < 1e-3);
+    // Visit at 1 ns, then one half-life later: 0.5 + 1.
+    let now = 1 + half_life;
+    assert!((view.frequency_at(now, half_life) - 1.5).abs() < 1e-3);
+    assert!((view.frequency_at(now + half_life, half_life) - 0.75).abs() < 1e-3);
     assert_eq!(view.last_use_ns(), 1 + half_life);
     assert!(t.node(t.lora_of(ids[0]).unwrap()).unwrap().visits() >= 2);
 }

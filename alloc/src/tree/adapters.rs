@@ -41,10 +41,8 @@ impl Tree {
         {
             let node = &mut self.nodes[slot as usize];
             node.key = (u64::from(id) << 32) | u64::from(version);
-            node.visits = 1;
-            node.frequency = 1.0;
-            node.last_use_ns = now_ns;
         }
+        self.touch_one(slot, now_ns);
         self.adapters.insert(id, AdapterEntry { version, slot });
         Ok(Registered {
             adapter: AdapterRef { id, version },

@@ -97,7 +97,7 @@ impl Tree {
                 ensure!(node.kind == NodeKind::Root, "slot 0 is not the root");
                 continue;
             }
-            ensure!(node.pages.len() > 0, "node {slot} holds no page");
+            ensure!(!node.pages.is_empty(), "node {slot} holds no page");
             let parent = self
                 .nodes
                 .get(node.parent as usize)

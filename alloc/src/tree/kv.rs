@@ -127,12 +127,12 @@ impl Tree {
                 reason: Busy::InFlight,
             });
         }
-        if let Some(key) = key {
-            if let Some(&existing) = self.index.get(&key) {
-                return Err(AllocError::Duplicate {
-                    existing: self.id_of(existing),
-                });
-            }
+        if let Some(key) = key
+            && let Some(&existing) = self.index.get(&key)
+        {
+            return Err(AllocError::Duplicate {
+                existing: self.id_of(existing),
+            });
         }
         self.ensure_room_for_node()?;
         let pages = self.pools[Tier::Hbm.index()].alloc(self.config.pages_per_block, NONE)?;
@@ -184,12 +184,12 @@ impl Tree {
         Ok(())
     }
 
-    fn touch_one(&mut self, slot: u32, now_ns: u64) {
-        let half_life = self.config.visit_half_life_ns as f64;
+    pub(crate) fn touch_one(&mut self, slot: u32, now_ns: u64) {
+        let half_lives = now_ns as f64 / self.config.visit_half_life_ns as f64;
         let node = &mut self.nodes[slot as usize];
-        let elapsed = now_ns.saturating_sub(node.last_use_ns) as f64;
-        let kept = (-elapsed / half_life).exp2();
-        node.frequency = (f64::from(node.frequency) * kept + 1.0) as f32;
+        // frequency(now) = 2^(ref - now/h); one more visit adds 1.
+        let before = (f64::from(node.frequency_log2_ref) - half_lives).exp2();
+        node.frequency_log2_ref = ((before + 1.0).log2() + half_lives) as f32;
         node.visits = node.visits.saturating_add(1);
         node.last_use_ns = node.last_use_ns.max(now_ns);
     }

@@ -116,10 +116,10 @@ impl Tree {
                 };
                 if heap.len() < k {
                     heap.push(scored);
-                } else if let Some(mut top) = heap.peek_mut() {
-                    if scored < *top {
-                        *top = scored;
-                    }
+                } else if let Some(mut top) = heap.peek_mut()
+                    && scored < *top
+                {
+                    *top = scored;
                 }
             }
         }
