@@ -37,6 +37,18 @@ struct ClusterModel {
     labels: FxHashMap<u32, Label>,
 }
 
+/// Which graphs the 90 % rule keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Filter {
+    /// The most frequent graphs of each cluster covering 90 % of its queries (the reference).
+    PerCluster,
+    /// The most frequent graphs of each service covering 90 % of its queries (how the data
+    /// handler cut the real graphs), merged per cluster.
+    PerService,
+    /// Every distinct graph.
+    None,
+}
+
 /// The generator: models of every cluster of a dataset.
 #[derive(Debug)]
 pub struct Generator {
@@ -134,8 +146,19 @@ impl Generator {
         self.clusters.keys().copied().collect()
     }
 
-    /// Draws `n` call graphs over all clusters and keeps each cluster's most frequent ones.
+    /// Draws `n` call graphs over all clusters and keeps each service's most frequent ones
+    /// ([`Filter::PerService`]).
     pub fn generate(&self, n: u64, seed: u64) -> Result<Vec<GeneratedCluster>> {
+        self.generate_filtered(n, seed, Filter::PerService)
+    }
+
+    /// Like [`Generator::generate`], with the 90 % filter of choice.
+    pub fn generate_filtered(
+        &self,
+        n: u64,
+        seed: u64,
+        filter: Filter,
+    ) -> Result<Vec<GeneratedCluster>> {
         if n == 0 {
             return Err(DggError::InvalidArgument {
                 name: "--n",
@@ -151,7 +174,7 @@ impl Generator {
         let mut out = Vec::new();
         for (k, count) in counts {
             if let Some(cm) = self.clusters.get(&k) {
-                out.push(generate_cluster(k, cm, count, seed));
+                out.push(generate_cluster(k, cm, count, seed, filter));
             }
         }
         Ok(out)
@@ -197,26 +220,57 @@ fn cluster_rng(seed: u64, cluster: u32) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed ^ mix)
 }
 
-fn generate_cluster(k: u32, cm: &ClusterModel, count: u64, seed: u64) -> GeneratedCluster {
+fn generate_cluster(
+    k: u32,
+    cm: &ClusterModel,
+    count: u64,
+    seed: u64,
+    filter: Filter,
+) -> GeneratedCluster {
     let mut rng = cluster_rng(seed, k);
     let total = cm.cum.last().copied().unwrap_or(0);
-    let mut seen: FxHashMap<Vec<GenEdge>, (u64, usize)> = FxHashMap::default();
-    for _ in 0..count {
+    // Per service: graph → (count, first draw).
+    let mut per_service: Vec<FxHashMap<Vec<GenEdge>, (u64, u64)>> =
+        vec![FxHashMap::default(); cm.services.len()];
+    for draw in 0..count {
         let x = rng.random_range(0..total);
         let s = cm
             .cum
             .partition_point(|&c| c <= x)
             .min(cm.services.len() - 1);
         let edges = expand(cm, &cm.services[s].2, &mut rng);
-        let order = seen.len();
-        seen.entry(edges).or_insert((0, order)).0 += 1;
+        per_service[s].entry(edges).or_insert((0, draw)).0 += 1;
     }
-    let distinct = seen.len();
-    let mut all: Vec<(Vec<GenEdge>, u64, usize)> =
+    let mut seen: FxHashMap<Vec<GenEdge>, (u64, u64)> = FxHashMap::default();
+    let mut distinct_per_service = 0;
+    for graphs in per_service {
+        distinct_per_service += graphs.len();
+        let mut list: Vec<(Vec<GenEdge>, (u64, u64))> = graphs.into_iter().collect();
+        list.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.1.1.cmp(&b.1.1)));
+        if filter == Filter::PerService {
+            let nums: Vec<u64> = list.iter().map(|g| g.1.0).collect();
+            list.truncate(top90(&nums, false).len());
+        }
+        for (g, (c, first)) in list {
+            let slot = seen.entry(g).or_insert((0, first));
+            slot.0 += c;
+            slot.1 = slot.1.min(first);
+        }
+    }
+    let distinct = if filter == Filter::PerService {
+        distinct_per_service
+    } else {
+        seen.len()
+    };
+    let mut all: Vec<(Vec<GenEdge>, u64, u64)> =
         seen.into_iter().map(|(e, (c, o))| (e, c, o)).collect();
     all.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
     let nums: Vec<u64> = all.iter().map(|a| a.1).collect();
-    let keep = top90(&nums, false).len();
+    let keep = if filter == Filter::PerCluster {
+        top90(&nums, false).len()
+    } else {
+        nums.len()
+    };
     let graphs = all
         .into_iter()
         .take(keep)
