@@ -1,0 +1,238 @@
+//! Per-policy figures of one simulation: request counts and failures, latency distributions,
+//! hit rates, HBM use and traffic. See `docs/report.md` for every field and its unit.
+//!
+//! Which requests enter which distribution:
+//!
+//! | distribution | requests |
+//! |---|---|
+//! | `ttft_ms`, `queue_ms`, `lora_cold_ms`, `kv_cold_ms` | every request with a first token, failed or not |
+//! | `tpot_ms` | completed requests with more than one output token |
+//! | `e2e_ms` | completed requests |
+//!
+//! A failed request is always counted in `failed` and `failures`, whatever it reached.
+
+use fastlibra_runtime::outcome::{FailureReason, RequestOutcome};
+use fastlibra_runtime::sim::SimResult;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use super::latency::{LatencyRecorder, LatencyStats};
+use super::timeline::{hbm_used_share, invalid_kv_share, time_average};
+
+/// Failed requests by reason. Every reason is always present, so the schema is fixed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureCounts {
+    /// The request named an adapter the engine does not know.
+    pub unknown_adapter: u64,
+    /// Prompt plus output could not fit in HBM even alone.
+    pub too_long: u64,
+    /// Admission control turned it away.
+    pub rejected: u64,
+    /// The run ended before it finished.
+    pub unfinished: u64,
+}
+
+impl FailureCounts {
+    fn count(&mut self, reason: &FailureReason) {
+        let slot = match reason {
+            FailureReason::UnknownAdapter => &mut self.unknown_adapter,
+            FailureReason::TooLong => &mut self.too_long,
+            FailureReason::Rejected => &mut self.rejected,
+            FailureReason::Unfinished => &mut self.unfinished,
+        };
+        *slot += 1;
+    }
+}
+
+/// Cache hit rates, each a fraction in [0, 1].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HitRates {
+    /// Share of requests whose adapter was in HBM on arrival (0 when there are no requests).
+    pub lora: f64,
+    /// Σ `kv_hit_blocks` / Σ `kv_reusable_blocks`: the share of reusable history found in HBM.
+    /// 1.0 when no request had reusable history (nothing was missed).
+    pub kv: f64,
+    /// Share of requests with both a LoRA hit and all their reusable history in HBM.
+    pub combined: f64,
+}
+
+/// Bytes moved over each link.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByteCounts {
+    /// Host → HBM.
+    pub h2d: u64,
+    /// HBM → host.
+    pub d2h: u64,
+    /// NVMe → host.
+    pub nvme_read: u64,
+    /// Host → NVMe.
+    pub nvme_write: u64,
+}
+
+/// Everything `report.json` says about one policy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PolicySummary {
+    /// Requests in the run.
+    pub requests: u64,
+    /// Requests that completed.
+    pub completed: u64,
+    /// Requests that failed (`requests - completed`).
+    pub failed: u64,
+    /// Failed requests by reason.
+    pub failures: FailureCounts,
+    /// Time to first token, ms.
+    pub ttft_ms: LatencyStats,
+    /// Time per output token after the first, ms.
+    pub tpot_ms: LatencyStats,
+    /// Arrival to last token, ms.
+    pub e2e_ms: LatencyStats,
+    /// Part of TTFT spent queueing, ms.
+    pub queue_ms: LatencyStats,
+    /// Part of TTFT spent waiting for the LoRA adapter, ms.
+    pub lora_cold_ms: LatencyStats,
+    /// Part of TTFT spent loading or recomputing history KV, ms.
+    pub kv_cold_ms: LatencyStats,
+    /// Cache hit rates.
+    pub hit_rate: HitRates,
+    /// Time-averaged share of KV pages in HBM that are invalid (their LoRA is not in HBM).
+    pub invalid_kv_fraction: f64,
+    /// Time-averaged share of HBM pages used by LoRA adapters and KV.
+    pub hbm_util_mean: f64,
+    /// Bytes moved per link.
+    pub bytes: ByteCounts,
+    /// Requests preempted and recomputed.
+    pub preemptions: u64,
+    /// Swap-outs from HBM.
+    pub swap_outs: u64,
+    /// Swap-ins issued because a waiting request needed the node.
+    pub swap_ins_on_demand: u64,
+    /// Swap-ins issued by prefetching.
+    pub prefetches: u64,
+    /// Host → NVMe demotions.
+    pub demotions: u64,
+    /// KV nodes dropped to make room.
+    pub drops: u64,
+    /// Virtual time at the end of the run, s.
+    pub simulated_s: f64,
+    /// For `vllm` and `vllm-oracle`: the static share of HBM reserved for LoRA adapters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora_fraction: Option<f64>,
+}
+
+/// A policy's summary and its TTFT histogram (microseconds), for the `.hgrm` file.
+#[derive(Clone, Debug)]
+pub struct Summarized {
+    /// The figures.
+    pub summary: PolicySummary,
+    /// TTFT of every request with a first token, µs.
+    pub ttft: Histogram<u64>,
+}
+
+/// The six latency distributions, filled request by request.
+#[derive(Default)]
+struct Latencies {
+    ttft: LatencyRecorder,
+    tpot: LatencyRecorder,
+    e2e: LatencyRecorder,
+    queue: LatencyRecorder,
+    lora_cold: LatencyRecorder,
+    kv_cold: LatencyRecorder,
+}
+
+impl Latencies {
+    fn record(&mut self, o: &RequestOutcome) {
+        if let Some(ttft_ns) = o.ttft_ns() {
+            self.ttft.record_ns(ttft_ns);
+            self.queue.record_ns(o.queue_ns);
+            self.lora_cold.record_ns(o.lora_cold_ns);
+            self.kv_cold.record_ns(o.kv_cold_ns);
+        }
+        if let Some(tpot_ns) = o.tpot_ns() {
+            self.tpot.record_ns(tpot_ns);
+        }
+        if let Some(e2e_ns) = o.e2e_ns() {
+            self.e2e.record_ns(e2e_ns);
+        }
+    }
+}
+
+/// Computes a policy's figures from its simulation result.
+pub fn summarize(result: &SimResult) -> Summarized {
+    let mut latencies = Latencies::default();
+    let mut failures = FailureCounts::default();
+    for outcome in &result.outcomes {
+        latencies.record(outcome);
+        if let Some(reason) = &outcome.failure {
+            failures.count(reason);
+        }
+    }
+    let requests = result.outcomes.len() as u64;
+    let failed = result
+        .outcomes
+        .iter()
+        .filter(|o| o.failure.is_some())
+        .count() as u64;
+    let stats = &result.stats;
+    let summary = PolicySummary {
+        requests,
+        completed: requests - failed,
+        failed,
+        failures,
+        ttft_ms: latencies.ttft.stats(),
+        tpot_ms: latencies.tpot.stats(),
+        e2e_ms: latencies.e2e.stats(),
+        queue_ms: latencies.queue.stats(),
+        lora_cold_ms: latencies.lora_cold.stats(),
+        kv_cold_ms: latencies.kv_cold.stats(),
+        hit_rate: hit_rates(&result.outcomes),
+        invalid_kv_fraction: time_average(&stats.timeline, result.simulated_ns, invalid_kv_share),
+        hbm_util_mean: time_average(&stats.timeline, result.simulated_ns, hbm_used_share),
+        bytes: ByteCounts {
+            h2d: stats.bytes.h2d,
+            d2h: stats.bytes.d2h,
+            nvme_read: stats.bytes.nvme_read,
+            nvme_write: stats.bytes.nvme_write,
+        },
+        preemptions: stats.preemptions,
+        swap_outs: stats.swap_outs,
+        swap_ins_on_demand: stats.swap_ins_on_demand,
+        prefetches: stats.prefetches,
+        demotions: stats.demotions,
+        drops: stats.drops,
+        simulated_s: result.simulated_ns as f64 / 1e9,
+        lora_fraction: result.lora_fraction,
+    };
+    Summarized {
+        summary,
+        ttft: latencies.ttft.histogram().clone(),
+    }
+}
+
+/// LoRA, KV and combined hit rates of a run's requests.
+pub fn hit_rates(outcomes: &[RequestOutcome]) -> HitRates {
+    let share = |n: usize| {
+        if outcomes.is_empty() {
+            0.0
+        } else {
+            n as f64 / outcomes.len() as f64
+        }
+    };
+    let hit_blocks: u64 = outcomes.iter().map(|o| u64::from(o.kv_hit_blocks)).sum();
+    let reusable_blocks: u64 = outcomes
+        .iter()
+        .map(|o| u64::from(o.kv_reusable_blocks))
+        .sum();
+    let both = outcomes
+        .iter()
+        .filter(|o| o.lora_hit && o.kv_hit_blocks == o.kv_reusable_blocks)
+        .count();
+    HitRates {
+        lora: share(outcomes.iter().filter(|o| o.lora_hit).count()),
+        kv: if reusable_blocks == 0 {
+            1.0
+        } else {
+            hit_blocks as f64 / reusable_blocks as f64
+        },
+        combined: share(both),
+    }
+}
