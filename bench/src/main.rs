@@ -3,6 +3,7 @@
 //! Every subcommand lives in its own module (`cmd_*.rs`); this file only parses the command
 //! line, dispatches, and turns errors into a message on stderr and a non-zero exit status.
 
+mod cmd_bench;
 mod cmd_dgg;
 mod cmd_plan;
 
@@ -24,6 +25,8 @@ enum Command {
     Plan(cmd_plan::PlanArgs),
     /// DGG: turn microservice traces into call graphs, generate new ones, compare them.
     Dgg(cmd_dgg::DggArgs),
+    /// Run cache policies on a workload and write a report.
+    Bench(cmd_bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plan(args) => cmd_plan::run(args),
         Command::Dgg(args) => cmd_dgg::run(args),
+        Command::Bench(args) => cmd_bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
