@@ -1,3 +1,6 @@
 //! The engine core (sans-IO) and its drivers.
 
+pub mod engine;
+pub mod outcome;
+pub mod sim;
 pub mod workload;

@@ -1,0 +1,370 @@
+//! Arrivals and the waiting room: a request waits until its LoRA and matched history KV sit
+//! pinned in HBM. Each evaluation pins the resident part of its path and starts the transfer
+//! of the topmost missing node (or decides that recomputing the rest is cheaper), so a request
+//! waiting for a swap-in never blocks the others.
+
+use fastlibra_alloc::{AllocError, Match, NodeId, NodeKind, NodeState, Tier};
+
+use super::links::{Link, TransferCmd};
+use super::request::{Phase, Request};
+use super::{Engine, EngineError, NewRequest};
+use crate::outcome::{FailureReason, RequestOutcome};
+
+/// How many memory-blocked waiting requests one scheduling pass re-evaluates.
+const RETRY_PER_PASS: usize = 64;
+
+impl Engine {
+    pub(crate) fn admit_new(&mut self, new: NewRequest) {
+        let Some(adapter) = self.config.adapters.get(new.adapter as usize).cloned() else {
+            self.reject(&new, FailureReason::UnknownAdapter);
+            return;
+        };
+        if self.waiting.len() >= self.config.max_waiting as usize {
+            self.reject(&new, FailureReason::Rejected);
+            return;
+        }
+        let mut tokens = new
+            .session
+            .and_then(|s| self.sessions.get(&s).cloned())
+            .unwrap_or_default();
+        let history_tokens = tokens.len() as u32;
+        tokens.extend_from_slice(&new.tokens);
+        let prompt_len = tokens.len() as u32;
+        let max_new = new.max_new_tokens.max(1);
+        if !self.fits_alone(prompt_len + max_new, adapter.pages) {
+            self.reject(&new, FailureReason::TooLong);
+            return;
+        }
+        let adapter_ref = match self.tree.current_adapter(new.adapter) {
+            Ok(r) => r,
+            Err(_) => {
+                self.reject(&new, FailureReason::UnknownAdapter);
+                return;
+            }
+        };
+        tokens.reserve(max_new as usize);
+        let slot = self.requests.insert(Request {
+            id: new.id,
+            session: new.session,
+            adapter: new.adapter,
+            adapter_ref,
+            tokens,
+            prompt_len,
+            max_new,
+            generated: 0,
+            history_tokens,
+            phase: Phase::Waiting,
+            waiting_on: None,
+            pin: None,
+            deepest: None,
+            chain_blocks: 0,
+            computed: 0,
+            published_blocks: 0,
+            last_key: None,
+            private: Default::default(),
+            publish_broken: false,
+            recompute_history_tokens: 0,
+            prefill_tokens: 0,
+            arrival_ns: self.now_ns,
+            lora_ready_ns: None,
+            ready_ns: None,
+            first_token_ns: None,
+            prefill_ns: 0,
+            lora_hit: false,
+            kv_hit_blocks: 0,
+            kv_reusable_blocks: 0,
+            preemptions: 0,
+            assessed: false,
+        }) as u32;
+        self.waiting.push_back(slot);
+        self.dirty.push_back((slot, new.id));
+    }
+
+    /// Whether `tokens` of KV plus an adapter of `lora_pages` can ever fit in HBM (within the
+    /// policy's regions), leaving a tenth of HBM for everything else.
+    fn fits_alone(&self, tokens: u32, lora_pages: u32) -> bool {
+        let capacity = f64::from(self.config.pages[Tier::Hbm.index()]) * 0.9;
+        let kv_pages = tokens.div_ceil(self.config.block_tokens) * self.config.pages_per_block;
+        match self.config.knobs.lora_fraction {
+            Some(f) => {
+                f64::from(kv_pages) <= capacity * (1.0 - f)
+                    && f64::from(lora_pages)
+                        <= (capacity * f).max(f64::from(self.max_adapter_pages()))
+            }
+            None => f64::from(kv_pages + lora_pages) <= capacity,
+        }
+    }
+
+    fn reject(&mut self, new: &NewRequest, reason: FailureReason) {
+        self.outcomes.push_back(RequestOutcome {
+            request: new.id,
+            session: new.session,
+            adapter: new.adapter,
+            arrival_ns: self.now_ns,
+            first_token_ns: None,
+            finish_ns: self.now_ns,
+            prompt_tokens: new.tokens.len() as u32,
+            output_tokens: 0,
+            queue_ns: 0,
+            lora_cold_ns: 0,
+            kv_cold_ns: 0,
+            prefill_ns: 0,
+            lora_hit: false,
+            kv_hit_blocks: 0,
+            kv_reusable_blocks: 0,
+            preemptions: 0,
+            failure: Some(reason),
+        });
+    }
+
+    pub(crate) fn evaluate_dirty(&mut self) {
+        while let Some((slot, id)) = self.dirty.pop_front() {
+            let live = self
+                .requests
+                .get(slot as usize)
+                .is_some_and(|r| r.id == id && r.phase == Phase::Waiting);
+            if live {
+                self.evaluate(slot);
+            }
+        }
+    }
+
+    /// Re-evaluates the oldest waiting requests that wait on memory rather than a transfer.
+    pub(crate) fn retry_blocked(&mut self) {
+        let blocked: Vec<(u32, u64)> = self
+            .waiting
+            .iter()
+            .filter_map(|&slot| {
+                let r = &self.requests[slot as usize];
+                (r.phase == Phase::Waiting && r.waiting_on.is_none()).then_some((slot, r.id))
+            })
+            .take(RETRY_PER_PASS)
+            .collect();
+        self.dirty.extend(blocked);
+        self.evaluate_dirty();
+    }
+
+    /// Looks at a waiting request's path and moves it forward one stage.
+    fn evaluate(&mut self, slot: u32) {
+        let mut found = std::mem::take(&mut self.scratch_match);
+        let (adapter_ref, context) = {
+            let r = &self.requests[slot as usize];
+            (r.adapter_ref, r.prompt_len + r.generated.saturating_sub(1))
+        };
+        let tokens_end = context as usize;
+        let matched = {
+            let r = &self.requests[slot as usize];
+            let tokens = if self.config.knobs.retain_kv {
+                &r.tokens[..tokens_end]
+            } else {
+                &[][..]
+            };
+            self.tree.match_prefix(adapter_ref, tokens, &mut found)
+        };
+        if let Err(err) = matched {
+            debug_assert!(matches!(err, AllocError::StaleVersion { .. }));
+            self.scratch_match = found;
+            self.fail(slot, FailureReason::UnknownAdapter);
+            return;
+        }
+        self.assess(slot, &found);
+        let path_len = 1 + found.blocks.len();
+        let node_at = |i: usize| {
+            if i == 0 {
+                found.lora.map(|b| (b.node, b.state))
+            } else {
+                Some((found.blocks[i - 1].node, found.blocks[i - 1].state))
+            }
+        };
+        // The resident prefix of the path.
+        let mut resident = 0;
+        while resident < path_len
+            && node_at(resident).is_some_and(|(_, s)| s == NodeState::Stable(Tier::Hbm))
+        {
+            resident += 1;
+        }
+        if resident > 0 {
+            let (node, _) = node_at(resident - 1).expect("in path");
+            self.move_pin(slot, node, resident as u32 - 1);
+            let r = &mut self.requests[slot as usize];
+            r.lora_ready_ns.get_or_insert(self.now_ns);
+        }
+        if resident == path_len {
+            self.make_ready(slot, &found, resident - 1);
+            self.scratch_match = found;
+            return;
+        }
+        let (missing, state) = node_at(resident).expect("in path");
+        if resident > 0 && self.recompute_is_cheaper(missing) {
+            self.make_ready(slot, &found, resident - 1);
+            self.scratch_match = found;
+            return;
+        }
+        self.scratch_match = found;
+        match state {
+            NodeState::InFlight { .. } => self.wait_on(slot, missing),
+            NodeState::Stable(tier) => self.start_swap_in(slot, missing, tier),
+        }
+    }
+
+    /// Arrival-time hit statistics, taken at the first evaluation.
+    fn assess(&mut self, slot: u32, found: &Match) {
+        let block_tokens = self.config.block_tokens;
+        let r = &mut self.requests[slot as usize];
+        if r.assessed {
+            return;
+        }
+        r.assessed = true;
+        r.lora_hit = found
+            .lora
+            .is_some_and(|b| b.state == NodeState::Stable(Tier::Hbm));
+        let hits = found
+            .blocks
+            .iter()
+            .take_while(|b| b.state == NodeState::Stable(Tier::Hbm))
+            .count() as u32;
+        r.kv_hit_blocks = if r.lora_hit { hits } else { 0 };
+        r.kv_reusable_blocks = (found.blocks.len() as u32).max(r.history_tokens / block_tokens);
+    }
+
+    /// Moves the request's pin to `node`, the deepest resident node of its path.
+    fn move_pin(&mut self, slot: u32, node: NodeId, blocks: u32) {
+        let r = &self.requests[slot as usize];
+        if r.deepest == Some(node) && r.pin.is_some() {
+            return;
+        }
+        let old = r.pin;
+        let pin = self
+            .tree
+            .pin(node)
+            .expect("the resident prefix can be pinned");
+        if let Some(old) = old {
+            self.tree.unpin(old).expect("the request's pin is live");
+        }
+        let r = &mut self.requests[slot as usize];
+        r.pin = Some(pin);
+        r.deepest = Some(node);
+        r.chain_blocks = blocks;
+    }
+
+    /// The path down to `found`'s node `last` (0 = the LoRA) is pinned: the request is ready
+    /// to prefill the rest.
+    fn make_ready(&mut self, slot: u32, found: &Match, last: usize) {
+        let block_tokens = self.config.block_tokens;
+        let now = self.now_ns;
+        let r = &mut self.requests[slot as usize];
+        r.phase = Phase::Ready;
+        r.waiting_on = None;
+        r.ready_ns = Some(now);
+        r.chain_blocks = last as u32;
+        r.published_blocks = last as u32;
+        r.computed = last as u32 * block_tokens;
+        r.last_key = (last > 0).then(|| found.keys[last - 1]);
+        r.recompute_history_tokens = r.history_tokens.saturating_sub(r.computed);
+        let deepest = r.deepest.expect("a ready request holds its path");
+        let _ = self.tree.touch(deepest, now);
+    }
+
+    /// Whether recomputing the KV block `node` is cheaper than bringing it back.
+    fn recompute_is_cheaper(&self, node: NodeId) -> bool {
+        let Ok(view) = self.tree.node(node) else {
+            return true;
+        };
+        if view.kind() != NodeKind::Kv {
+            return false;
+        }
+        self.reload_ns(view.tier(), view.pages()) > self.recompute_block_ns()
+    }
+
+    fn wait_on(&mut self, slot: u32, node: NodeId) {
+        let id = self.requests[slot as usize].id;
+        self.requests[slot as usize].waiting_on = Some(node);
+        self.waiters.entry(node).or_default().push((slot, id));
+    }
+
+    /// Starts the next hop of `node` toward HBM for a waiting request.
+    fn start_swap_in(&mut self, slot: u32, node: NodeId, tier: Tier) {
+        let to = if tier == Tier::Nvme {
+            Tier::Host
+        } else {
+            Tier::Hbm
+        };
+        if !self.start_transfer(node, to, true) {
+            // No room yet: room was requested; retry when memory changes.
+            self.requests[slot as usize].waiting_on = None;
+            return;
+        }
+        self.stats.swap_ins_on_demand += u64::from(to == Tier::Hbm);
+        self.wait_on(slot, node);
+    }
+
+    /// Begins moving `node` to `to` and queues the copy. Makes room first if needed; returns
+    /// false if the destination has no room yet.
+    pub(crate) fn start_transfer(&mut self, node: NodeId, to: Tier, urgent: bool) -> bool {
+        let Ok(view) = self.tree.node(node) else {
+            return false;
+        };
+        let (from, pages, kind) = (view.tier(), view.pages(), view.kind());
+        if !self.make_room(to, pages, kind, urgent) {
+            return false;
+        }
+        if self.tree.begin_transfer(node, to).is_err() {
+            return false;
+        }
+        let link = Link::between(from, to).expect("moves go between adjacent tiers");
+        let cmd = TransferCmd {
+            id: self.next_transfer,
+            link,
+            node,
+            from,
+            to,
+            pages,
+            bytes: u64::from(pages) * self.config.page_bytes,
+            on_demand: urgent,
+        };
+        self.next_transfer += 1;
+        if from == Tier::Hbm {
+            self.pending_out_pages += pages;
+        }
+        self.transfers.insert(cmd.id, cmd);
+        self.links.push(cmd);
+        true
+    }
+
+    pub(crate) fn transfer_done(&mut self, id: u64, ok: bool) -> Result<(), EngineError> {
+        let cmd = self
+            .transfers
+            .remove(&id)
+            .ok_or(EngineError::UnknownTransfer(id))?;
+        self.links.done(cmd.link);
+        if cmd.from == Tier::Hbm {
+            self.pending_out_pages -= cmd.pages;
+        }
+        if ok {
+            self.tree.complete_transfer(cmd.node)?;
+            let bytes = &mut self.stats.bytes;
+            match cmd.link {
+                Link::H2D => bytes.h2d += cmd.bytes,
+                Link::D2H => bytes.d2h += cmd.bytes,
+                Link::NvmeRead => bytes.nvme_read += cmd.bytes,
+                Link::NvmeWrite => bytes.nvme_write += cmd.bytes,
+            }
+        } else {
+            self.tree.abort_transfer(cmd.node)?;
+            self.stats.transfer_failures += 1;
+        }
+        self.memory_changed = true;
+        if let Some(waiters) = self.waiters.remove(&cmd.node) {
+            for (slot, rid) in waiters {
+                if let Some(r) = self.requests.get_mut(slot as usize)
+                    && r.id == rid
+                    && r.waiting_on == Some(cmd.node)
+                {
+                    r.waiting_on = None;
+                    self.dirty.push_back((slot, rid));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,124 @@
+//! The engine's configuration: sizes, batching limits, swapper settings and the cost hints its
+//! decisions use. Everything is a number given at construction; the engine reads no clock and
+//! no device.
+
+use super::policy::{PolicyKind, PolicyKnobs};
+
+/// One adapter the engine serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdapterInfo {
+    /// LoRA rank (for compute cost).
+    pub rank: u32,
+    /// Pages its weights take.
+    pub pages: u32,
+}
+
+/// What moving or recomputing things costs, for the swapper's decisions. These are estimates
+/// the driver derives from its device model (the simulator) or from measurements (runtimes).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CostHints {
+    /// Host → HBM time per page, ns.
+    pub h2d_ns_per_page: f64,
+    /// HBM → host time per page, ns.
+    pub d2h_ns_per_page: f64,
+    /// NVMe → host time per page, ns.
+    pub nvme_read_ns_per_page: f64,
+    /// Prefill time per token when recomputing history, ns.
+    pub recompute_ns_per_token: f64,
+}
+
+/// Memory-use thresholds of the proactive swapper, as fractions of HBM pages.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Watermarks {
+    /// Above this, swap out...
+    pub high: f64,
+    /// ...down to this.
+    pub low: f64,
+    /// Below this HBM counts as idle: prefetch up to it.
+    pub prefetch: f64,
+}
+
+impl Default for Watermarks {
+    /// The FASTLIBRA paper's settings: swap out above about 80 % down to about 70 %, prefetch
+    /// below about 60 %.
+    fn default() -> Self {
+        Watermarks {
+            high: 0.8,
+            low: 0.7,
+            prefetch: 0.6,
+        }
+    }
+}
+
+/// Everything the engine needs at construction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineConfig {
+    /// The policy.
+    pub policy: PolicyKind,
+    /// Its knobs (normally `policy.knobs(…)`).
+    pub knobs: PolicyKnobs,
+    /// Pages per tier: HBM, host, NVMe.
+    pub pages: [u32; 3],
+    /// Tokens per KV block.
+    pub block_tokens: u32,
+    /// Pages per KV block.
+    pub pages_per_block: u32,
+    /// Bytes per page (for byte counters).
+    pub page_bytes: u64,
+    /// The adapters, indexed by the ids requests use.
+    pub adapters: Vec<AdapterInfo>,
+    /// Most sequences in one step.
+    pub max_batch: u32,
+    /// Most prefill tokens in one step (chunked prefill splits longer prompts).
+    pub prefill_token_budget: u32,
+    /// Most requests waiting for admission; more are rejected (admission control).
+    pub max_waiting: u32,
+    /// Swapper period, ns (FASTLIBRA: 100 ms).
+    pub tick_ns: u64,
+    /// Swapper thresholds.
+    pub watermarks: Watermarks,
+    /// Time constant of the recency factor `exp(-(now - t_last) / tau)`, ns.
+    pub recency_tau_ns: u64,
+    /// Half-life of the visit frequency, ns.
+    pub visit_half_life_ns: u64,
+    /// Commands handed to the driver per link at a time (queue depth); the rest wait in the
+    /// engine, where on-demand loads overtake prefetches.
+    pub link_queue_depth: u32,
+    /// Cost estimates.
+    pub costs: CostHints,
+    /// Run `check_invariants()` after every input (tests and debugging; slow).
+    pub check_invariants: bool,
+}
+
+impl EngineConfig {
+    /// A configuration with the defaults for everything but the sizes.
+    pub fn new(
+        policy: PolicyKind,
+        pages: [u32; 3],
+        block_tokens: u32,
+        pages_per_block: u32,
+        page_bytes: u64,
+        adapters: Vec<AdapterInfo>,
+        costs: CostHints,
+    ) -> Self {
+        EngineConfig {
+            policy,
+            knobs: policy.knobs(None),
+            pages,
+            block_tokens,
+            pages_per_block,
+            page_bytes,
+            adapters,
+            max_batch: 256,
+            prefill_token_budget: 4096,
+            max_waiting: 100_000,
+            tick_ns: 100_000_000,
+            watermarks: Watermarks::default(),
+            recency_tau_ns: 30_000_000_000,
+            visit_half_life_ns: 10_000_000_000,
+            link_queue_depth: 4,
+            costs,
+            check_invariants: false,
+        }
+    }
+}

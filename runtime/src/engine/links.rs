@@ -1,0 +1,123 @@
+//! Transfer commands and the per-link queues that order them: on-demand loads before
+//! background work (prefetch, swap-out, demotion), and at most `depth` commands handed to the
+//! driver per link at a time so that later on-demand loads can still overtake.
+
+use std::collections::VecDeque;
+
+use fastlibra_alloc::{NodeId, Tier};
+
+/// A data path between tiers; each direction is its own link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Link {
+    /// Host → HBM.
+    H2D = 0,
+    /// HBM → host.
+    D2H = 1,
+    /// NVMe → host.
+    NvmeRead = 2,
+    /// Host → NVMe.
+    NvmeWrite = 3,
+}
+
+impl Link {
+    /// Every link.
+    pub const ALL: [Link; 4] = [Link::H2D, Link::D2H, Link::NvmeRead, Link::NvmeWrite];
+
+    /// The link a move between adjacent tiers uses.
+    pub fn between(from: Tier, to: Tier) -> Option<Link> {
+        match (from, to) {
+            (Tier::Host, Tier::Hbm) => Some(Link::H2D),
+            (Tier::Hbm, Tier::Host) => Some(Link::D2H),
+            (Tier::Nvme, Tier::Host) => Some(Link::NvmeRead),
+            (Tier::Host, Tier::Nvme) => Some(Link::NvmeWrite),
+            _ => None,
+        }
+    }
+}
+
+/// A copy the driver must carry out, then report with `handle_transfer_done`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransferCmd {
+    /// Id to report back.
+    pub id: u64,
+    /// The link it uses.
+    pub link: Link,
+    /// The node whose pages move.
+    pub node: NodeId,
+    /// Source tier.
+    pub from: Tier,
+    /// Destination tier.
+    pub to: Tier,
+    /// Pages moved.
+    pub pages: u32,
+    /// Bytes moved.
+    pub bytes: u64,
+    /// A waiting request needs it (else it is background work).
+    pub on_demand: bool,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    urgent: VecDeque<TransferCmd>,
+    background: VecDeque<TransferCmd>,
+    in_flight: u32,
+}
+
+/// The four link queues.
+#[derive(Debug, Default)]
+pub(crate) struct Links {
+    queues: [Queue; 4],
+    /// Commands released to the driver, not yet polled.
+    outbox: VecDeque<TransferCmd>,
+    depth: u32,
+}
+
+impl Links {
+    pub(crate) fn new(depth: u32) -> Self {
+        Links {
+            depth: depth.max(1),
+            ..Links::default()
+        }
+    }
+
+    pub(crate) fn push(&mut self, cmd: TransferCmd) {
+        let queue = &mut self.queues[cmd.link as usize];
+        if cmd.on_demand {
+            queue.urgent.push_back(cmd);
+        } else {
+            queue.background.push_back(cmd);
+        }
+    }
+
+    /// Moves queued commands to the outbox while their link has room.
+    pub(crate) fn release(&mut self) {
+        for queue in &mut self.queues {
+            while queue.in_flight < self.depth {
+                let Some(cmd) = queue
+                    .urgent
+                    .pop_front()
+                    .or_else(|| queue.background.pop_front())
+                else {
+                    break;
+                };
+                queue.in_flight += 1;
+                self.outbox.push_back(cmd);
+            }
+        }
+    }
+
+    pub(crate) fn poll(&mut self) -> Option<TransferCmd> {
+        self.outbox.pop_front()
+    }
+
+    pub(crate) fn done(&mut self, link: Link) {
+        let queue = &mut self.queues[link as usize];
+        queue.in_flight = queue.in_flight.saturating_sub(1);
+    }
+
+    /// Commands queued or in flight on `link`.
+    pub(crate) fn busy(&self, link: Link) -> usize {
+        let q = &self.queues[link as usize];
+        q.urgent.len() + q.background.len() + q.in_flight as usize
+    }
+}

@@ -1,0 +1,334 @@
+//! # The engine core: a sans-IO state machine
+//!
+//! The engine schedules multi-LoRA requests over the [`fastlibra_alloc::Tree`]. It never reads
+//! a clock, does no I/O and draws no randomness: time comes in as an argument, work goes out
+//! as commands, completions come back as inputs.
+//!
+//! ```text
+//!  driver                                   engine
+//!  ──────                                   ──────
+//!  handle_arrival(now, request)     ──▶  match prefix, pin, issue swap-ins   ┐
+//!  handle_transfer_done(now, id)    ──▶  complete/abort in the tree          ├─ schedule()
+//!  handle_step_done(now, tokens)    ──▶  advance requests, publish blocks    │
+//!  handle_timeout(now)              ──▶  swapper tick, HBM sample            ┘
+//!  poll_transfer()  ◀── TransferCmd (per link, on-demand before background)
+//!  poll_step()      ◀── StepCmd (one compute step in flight at a time)
+//!  poll_outcome()   ◀── RequestOutcome (completed or failed requests)
+//!  poll_timeout()   ◀── when to call handle_timeout next
+//! ```
+//!
+//! A request waits until its LoRA and its matched history KV sit pinned in HBM, then joins
+//! iteration-level continuous batching (a prefill token budget, chunked prefill, a decode
+//! batch). A request waiting for a swap-in does not hold up others. When pages run out the
+//! policy frees memory first; preemption by recompute is the last resort. See [`policy`] for
+//! what each policy does differently.
+
+mod admit;
+mod batch;
+pub mod config;
+pub mod links;
+pub mod policy;
+mod request;
+mod room;
+pub mod swapper;
+
+use std::collections::VecDeque;
+
+use fastlibra_alloc::{AllocError, Tier, Tree, TreeConfig};
+use rustc_hash::FxHashMap;
+use slab::Slab;
+
+pub use batch::{PrefillPart, StepCmd};
+pub use config::{AdapterInfo, CostHints, EngineConfig, Watermarks};
+pub use links::{Link, TransferCmd};
+pub use policy::{PolicyKind, PolicyKnobs, Ranking};
+
+use crate::outcome::{EngineStats, FailureReason, RequestOutcome};
+use request::Request;
+
+/// A request as the driver hands it in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRequest {
+    /// Id, unique within the run.
+    pub id: u64,
+    /// Adapter index (into `EngineConfig::adapters`).
+    pub adapter: u32,
+    /// Session id: a follow-up turn of a session extends the session's history.
+    pub session: Option<u64>,
+    /// New prompt tokens (appended to the session's history, if any).
+    pub tokens: Vec<u32>,
+    /// Tokens to generate (at least one).
+    pub max_new_tokens: u32,
+}
+
+/// Why a transfer or a whole input failed to apply.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The driver reported a transfer id the engine never issued (or twice).
+    #[error("unknown transfer {0}")]
+    UnknownTransfer(u64),
+    /// The driver reported a step that is not in flight, or the wrong number of tokens.
+    #[error("step {0} is not in flight or its outputs do not match")]
+    BadStep(u64),
+    /// Bad configuration.
+    #[error(transparent)]
+    Alloc(#[from] AllocError),
+}
+
+/// Timers, one slot per kind (the engine has one: the swapper tick).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// Swapper tick and HBM sample.
+    Tick,
+}
+
+/// The engine. See the module docs.
+#[derive(Debug)]
+pub struct Engine {
+    pub(crate) config: EngineConfig,
+    pub(crate) tree: Tree,
+    /// Adapter id → current version (the tree knows it too; kept for speed).
+    pub(crate) requests: Slab<Request>,
+    /// Requests not yet admitted to a batch, arrival order.
+    pub(crate) waiting: VecDeque<u32>,
+    /// Requests whose state must be re-evaluated (new, or a transfer they waited for ended),
+    /// as (slot, request id) so that a reused slot is never mistaken for its old request.
+    pub(crate) dirty: VecDeque<(u32, u64)>,
+    /// Admitted requests (prefill or decode), admission order.
+    pub(crate) running: Vec<u32>,
+    pub(crate) sessions: FxHashMap<u64, Vec<u32>>,
+    pub(crate) links: links::Links,
+    pub(crate) transfers: FxHashMap<u64, TransferCmd>,
+    /// Requests waiting on each node's transfer.
+    pub(crate) waiters: FxHashMap<fastlibra_alloc::NodeId, Vec<(u32, u64)>>,
+    pub(crate) next_transfer: u64,
+    pub(crate) step: Option<batch::StepInFlight>,
+    pub(crate) next_step: u64,
+    pub(crate) outcomes: VecDeque<RequestOutcome>,
+    pub(crate) stats: EngineStats,
+    pub(crate) next_tick_ns: u64,
+    /// Moving average of the decode batch size (for `Low_lora`).
+    pub(crate) batch_size_avg: f64,
+    /// Memory was freed or a request left since the last schedule: retry blocked work.
+    pub(crate) memory_changed: bool,
+    pub(crate) now_ns: u64,
+    /// HBM pages of swap-outs in flight (free once they complete).
+    pub(crate) pending_out_pages: u32,
+    /// The swapper's latest `Low_lora` and log2 of its LoRA factor.
+    pub(crate) low_lora: f64,
+    pub(crate) lora_factor_log2: f32,
+    pub(crate) scratch_match: fastlibra_alloc::Match,
+    pub(crate) scratch_scored: Vec<fastlibra_alloc::Scored>,
+}
+
+impl Engine {
+    /// Builds an engine: the tree and its pools, every adapter registered in the host tier (or
+    /// NVMe when the host is full).
+    pub fn new(config: EngineConfig) -> Result<Engine, EngineError> {
+        let mut tree_config =
+            TreeConfig::new(config.pages, config.pages_per_block, config.block_tokens);
+        tree_config.enforce_dependency = config.knobs.enforce_dependency;
+        tree_config.visit_half_life_ns = config.visit_half_life_ns;
+        tree_config.max_pins = 1 << 20;
+        let mut tree = Tree::new(tree_config)?;
+        for (id, adapter) in config.adapters.iter().enumerate() {
+            let id = id as u32;
+            tree.register_adapter(id, adapter.pages, Tier::Host, 0)
+                .or_else(|_| tree.register_adapter(id, adapter.pages, Tier::Nvme, 0))?;
+        }
+        Ok(Engine {
+            links: links::Links::new(config.link_queue_depth),
+            tree,
+            requests: Slab::with_capacity(4096),
+            waiting: VecDeque::new(),
+            dirty: VecDeque::new(),
+            running: Vec::new(),
+            sessions: FxHashMap::default(),
+            transfers: FxHashMap::default(),
+            waiters: FxHashMap::default(),
+            next_transfer: 1,
+            step: None,
+            next_step: 1,
+            outcomes: VecDeque::new(),
+            stats: EngineStats::default(),
+            next_tick_ns: 0,
+            batch_size_avg: 1.0,
+            memory_changed: false,
+            now_ns: 0,
+            pending_out_pages: 0,
+            low_lora: 0.0,
+            lora_factor_log2: 0.0,
+            scratch_match: Default::default(),
+            scratch_scored: Vec::with_capacity(256),
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The tree (for inspection and invariant checks).
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    /// Counters and the HBM timeline so far.
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    /// The swapper's latest `Low_lora` (expected distinct adapters per batch).
+    pub fn low_lora(&self) -> f64 {
+        self.low_lora
+    }
+
+    /// Requests the engine still holds (waiting, ready or running).
+    pub fn active_requests(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// A request arrives.
+    pub fn handle_arrival(&mut self, now_ns: u64, request: NewRequest) {
+        self.advance(now_ns);
+        self.admit_new(request);
+        self.schedule();
+    }
+
+    /// The driver finished (or failed) a transfer.
+    pub fn handle_transfer_done(
+        &mut self,
+        now_ns: u64,
+        id: u64,
+        ok: bool,
+    ) -> Result<(), EngineError> {
+        self.advance(now_ns);
+        self.transfer_done(id, ok)?;
+        self.schedule();
+        Ok(())
+    }
+
+    /// The driver finished the step in flight; `tokens` holds one sampled token per entry of
+    /// the step's `samples`, in order.
+    pub fn handle_step_done(
+        &mut self,
+        now_ns: u64,
+        step: u64,
+        tokens: &[u32],
+    ) -> Result<(), EngineError> {
+        self.advance(now_ns);
+        self.step_done(step, tokens)?;
+        self.schedule();
+        Ok(())
+    }
+
+    /// A timer from [`Engine::poll_timeout`] expired.
+    pub fn handle_timeout(&mut self, now_ns: u64) {
+        self.advance(now_ns);
+        if now_ns >= self.next_tick_ns {
+            self.next_tick_ns = now_ns + self.config.tick_ns;
+            self.sample_memory();
+            if self.config.knobs.proactive {
+                self.swapper_tick();
+            }
+        }
+        self.schedule();
+    }
+
+    /// A session has ended: forget its history.
+    pub fn end_session(&mut self, session: u64) {
+        self.sessions.remove(&session);
+    }
+
+    /// The next transfer for the driver to carry out.
+    pub fn poll_transfer(&mut self) -> Option<TransferCmd> {
+        self.links.poll()
+    }
+
+    /// The next compute step (at most one in flight).
+    pub fn poll_step(&mut self) -> Option<StepCmd> {
+        self.step.as_mut().and_then(|s| s.cmd.take())
+    }
+
+    /// A finished or failed request.
+    pub fn poll_outcome(&mut self) -> Option<RequestOutcome> {
+        self.outcomes.pop_front()
+    }
+
+    /// When to call [`Engine::handle_timeout`] next, and for which timer.
+    pub fn poll_timeout(&self) -> Option<(u64, Timer)> {
+        Some((self.next_tick_ns, Timer::Tick))
+    }
+
+    /// Ends the run: every request still held fails as unfinished (none vanishes).
+    pub fn finish(&mut self, now_ns: u64) {
+        self.advance(now_ns);
+        let slots: Vec<u32> = self.requests.iter().map(|(slot, _)| slot as u32).collect();
+        for slot in slots {
+            self.fail(slot, FailureReason::Unfinished);
+        }
+    }
+
+    fn advance(&mut self, now_ns: u64) {
+        debug_assert!(now_ns >= self.now_ns, "time went backwards");
+        self.now_ns = self.now_ns.max(now_ns);
+    }
+
+    /// One scheduling pass: re-evaluate waiting requests, form a step if none is in flight,
+    /// release transfers to the links.
+    fn schedule(&mut self) {
+        self.evaluate_dirty();
+        if self.memory_changed {
+            self.memory_changed = false;
+            self.retry_blocked();
+        }
+        if self.step.is_none() {
+            self.form_step();
+        }
+        self.links.release();
+        if self.config.check_invariants {
+            if let Err(violation) = self.tree.check_invariants() {
+                panic!("{violation}");
+            }
+            self.check_engine_invariants();
+        }
+    }
+
+    /// Engine-level checks: the policy's promises that the tree alone cannot see.
+    fn check_engine_invariants(&self) {
+        if self.config.knobs.enforce_dependency {
+            assert_eq!(self.tree.invalid_kv_pages(), 0, "invalid KV in HBM");
+        }
+        if let Some(fraction) = self.config.knobs.lora_fraction {
+            let usage = self.tree.usage(Tier::Hbm);
+            let region = (f64::from(usage.capacity) * fraction) as u32;
+            assert!(
+                usage.lora <= region.max(self.max_adapter_pages()),
+                "LoRA region overrun"
+            );
+        }
+    }
+
+    pub(crate) fn max_adapter_pages(&self) -> u32 {
+        self.config
+            .adapters
+            .iter()
+            .map(|a| a.pages)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Records a sample of HBM use.
+    fn sample_memory(&mut self) {
+        let usage = self.tree.usage(Tier::Hbm);
+        let invalid = self.tree.invalid_kv_pages();
+        self.stats.timeline.push(crate::outcome::MemorySample {
+            t_ns: self.now_ns,
+            capacity_pages: usage.capacity,
+            lora_pages: usage.lora,
+            kv_valid_pages: usage.kv - invalid,
+            kv_invalid_pages: invalid,
+        });
+    }
+}

@@ -1,0 +1,125 @@
+//! The cache policies, each a point in a small matrix of knobs the one engine reads.
+//!
+//! | policy          | dependency | KV kept after a request | evicted KV goes | LoRA/KV split | ranking | proactive swapper |
+//! |-----------------|-----------|-------------------------|-----------------|---------------|---------|-------------------|
+//! | `fastlibra`     | enforced  | yes                     | host, then NVMe | unified       | cost model | yes (watermarks, prefetch) |
+//! | `fastlibra-wom` | not kept  | yes                     | host, then NVMe | unified       | cost model | yes |
+//! | `fastlibra-wos` | enforced  | yes                     | host, then NVMe | unified       | LRU     | yes |
+//! | `vllm`          | not kept  | yes (prefix caching)    | dropped         | static (0.2)  | LRU     | no (on demand) |
+//! | `slora`         | n/a       | no                      | n/a             | unified       | LRU     | no (on demand) |
+//!
+//! vLLM keeps LoRA weights in GPU slots (a fixed share of memory, LRU) with a host LRU behind
+//! them, and KV prefix blocks in the rest (LRU, HBM only, the LoRA id in the block hash);
+//! nothing links the two, so KV of an evicted LoRA stays: invalid KV. S-LoRA pages adapters and
+//! running KV in one pool, loads adapters on demand and evicts them LRU, and frees a request's
+//! KV when it finishes.
+
+/// The cache policies the engine can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PolicyKind {
+    /// FASTLIBRA: dependency tree, unified pools, cost-model swapper.
+    Fastlibra,
+    /// vLLM: static LoRA/KV split, LRU, no dependency tracking.
+    Vllm,
+    /// S-LoRA: unified pool, on-demand LRU adapters, no history KV.
+    Slora,
+    /// FASTLIBRA without dependency maintenance.
+    FastlibraWom,
+    /// FASTLIBRA with LRU instead of the cost model.
+    FastlibraWos,
+}
+
+/// How candidates for eviction and prefetch are ranked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ranking {
+    /// FASTLIBRA's `Eval = LoRA factor × cost × visits × recency` per page.
+    CostModel,
+    /// Least recently used first (prefetch: most recently used first).
+    Lru,
+}
+
+/// The knobs a policy sets.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PolicyKnobs {
+    /// Keep the usage dependency between LoRA and KV in HBM.
+    pub enforce_dependency: bool,
+    /// Keep a request's KV blocks cached after it finishes (and match new requests against
+    /// them).
+    pub retain_kv: bool,
+    /// Move evicted KV to the host tier (else drop it).
+    pub offload_kv: bool,
+    /// A static share of HBM pages for LoRA adapters (the rest for KV); `None`: unified.
+    pub lora_fraction: Option<f64>,
+    /// How candidates are ranked.
+    pub ranking: Ranking,
+    /// Swap out above the high watermark and prefetch below the prefetch watermark on every
+    /// tick; otherwise memory is only freed when an allocation needs it.
+    pub proactive: bool,
+}
+
+impl PolicyKind {
+    /// Every policy, in report order.
+    pub const ALL: [PolicyKind; 5] = [
+        PolicyKind::Fastlibra,
+        PolicyKind::Vllm,
+        PolicyKind::Slora,
+        PolicyKind::FastlibraWom,
+        PolicyKind::FastlibraWos,
+    ];
+
+    /// The policy with this command-line name.
+    pub fn from_name(name: &str) -> Option<PolicyKind> {
+        PolicyKind::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Its command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyKind::Fastlibra => "fastlibra",
+            PolicyKind::Vllm => "vllm",
+            PolicyKind::Slora => "slora",
+            PolicyKind::FastlibraWom => "fastlibra-wom",
+            PolicyKind::FastlibraWos => "fastlibra-wos",
+        }
+    }
+
+    /// Its knobs; `lora_fraction` applies to `vllm` only (default 0.2, vLLM's split as the
+    /// FASTLIBRA paper measured it).
+    pub fn knobs(self, lora_fraction: Option<f64>) -> PolicyKnobs {
+        let fastlibra = PolicyKnobs {
+            enforce_dependency: true,
+            retain_kv: true,
+            offload_kv: true,
+            lora_fraction: None,
+            ranking: Ranking::CostModel,
+            proactive: true,
+        };
+        match self {
+            PolicyKind::Fastlibra => fastlibra,
+            PolicyKind::FastlibraWom => PolicyKnobs {
+                enforce_dependency: false,
+                ..fastlibra
+            },
+            PolicyKind::FastlibraWos => PolicyKnobs {
+                ranking: Ranking::Lru,
+                ..fastlibra
+            },
+            PolicyKind::Vllm => PolicyKnobs {
+                enforce_dependency: false,
+                retain_kv: true,
+                offload_kv: false,
+                lora_fraction: Some(lora_fraction.unwrap_or(0.2)),
+                ranking: Ranking::Lru,
+                proactive: false,
+            },
+            PolicyKind::Slora => PolicyKnobs {
+                enforce_dependency: true,
+                retain_kv: false,
+                offload_kv: false,
+                lora_fraction: None,
+                ranking: Ranking::Lru,
+                proactive: false,
+            },
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Making room in a tier, the way each policy does it.
+//!
+//! - HBM, unified pool (FASTLIBRA family, S-LoRA): evict the lowest-ranked swap-out candidates.
+//!   A LoRA leaves at once (its weights are immutable and a copy stays on the host or disk, so
+//!   nothing is copied back); a KV block is copied to the host (if the policy offloads KV and
+//!   reloading beats recomputing) or dropped. Copies take time: the caller retries when they
+//!   complete.
+//! - HBM, static split (vLLM): LoRA slots and KV blocks each live in their own share of HBM and
+//!   are evicted LRU within it; evicted KV is dropped.
+//! - Host: demote to NVMe (a copy), or drop KV. NVMe: drop KV leaves.
+
+use fastlibra_alloc::{Candidates, NodeId, NodeKind, Tier};
+
+use super::Engine;
+
+/// Candidates examined per round of eviction.
+const ROUND: usize = 64;
+
+impl Engine {
+    /// Makes `pages` free in `tier` for a node of `kind`; true if they are free now.
+    pub(crate) fn make_room(
+        &mut self,
+        tier: Tier,
+        pages: u32,
+        kind: NodeKind,
+        urgent: bool,
+    ) -> bool {
+        match tier {
+            Tier::Hbm => self.make_room_hbm(pages, kind, urgent),
+            Tier::Host => self.make_room_host(pages),
+            Tier::Nvme => self.make_room_nvme(pages),
+        }
+    }
+
+    /// Free HBM pages available to a node of `kind` under the policy's split.
+    pub(crate) fn hbm_room(&self, kind: NodeKind) -> u32 {
+        let usage = self.tree.usage(Tier::Hbm);
+        match self.config.knobs.lora_fraction {
+            None => usage.free,
+            Some(f) => {
+                let lora_region =
+                    ((f64::from(usage.capacity) * f) as u32).max(self.max_adapter_pages());
+                let region_free = match kind {
+                    NodeKind::Kv => (usage.capacity - lora_region).saturating_sub(usage.kv),
+                    _ => lora_region.saturating_sub(usage.lora),
+                };
+                region_free.min(usage.free)
+            }
+        }
+    }
+
+    fn make_room_hbm(&mut self, pages: u32, kind: NodeKind, _urgent: bool) -> bool {
+        if self.hbm_room(kind) >= pages {
+            return true;
+        }
+        for _ in 0..8 {
+            let missing = pages.saturating_sub(self.hbm_room(kind));
+            if missing == 0 {
+                return true;
+            }
+            // Copies already on their way out will free enough: wait for them.
+            if self.config.knobs.lora_fraction.is_none() && self.pending_out_pages >= missing {
+                return false;
+            }
+            let only = self.config.knobs.lora_fraction.map(|_| kind);
+            if self.evict_hbm(missing - self.pending_out_pages.min(missing), only) == 0 {
+                return self.hbm_room(kind) >= pages;
+            }
+        }
+        self.hbm_room(kind) >= pages
+    }
+
+    /// Evicts swap-out candidates (only of kind `only`, if given) until `pages` pages are freed
+    /// or on their way; returns the pages acted on.
+    pub(crate) fn evict_hbm(&mut self, pages: u32, only: Option<NodeKind>) -> u32 {
+        let mut out = std::mem::take(&mut self.scratch_scored);
+        let k = (pages / self.config.pages_per_block.max(1)) as usize + ROUND;
+        let scorer = self.out_scorer();
+        self.tree.lowest(
+            Candidates::SwapOut,
+            k,
+            |v| match only {
+                Some(kind) if v.kind() != kind => f32::INFINITY,
+                _ => scorer.score(&v),
+            },
+            &mut out,
+        );
+        let mut acted = 0;
+        for c in &out {
+            if acted >= pages || c.score == f32::INFINITY {
+                break;
+            }
+            acted += self.evict_one(c.node);
+        }
+        self.scratch_scored = out;
+        acted
+    }
+
+    /// Moves one HBM node out; returns its pages (0 if it could not move now).
+    pub(crate) fn evict_one(&mut self, node: NodeId) -> u32 {
+        let Ok(view) = self.tree.node(node) else {
+            return 0;
+        };
+        let (kind, pages) = (view.kind(), view.pages());
+        self.stats.swap_outs += 1;
+        if kind == NodeKind::Lora {
+            return if self.evict_clean(node) { pages } else { 0 };
+        }
+        let keep = self.config.knobs.offload_kv
+            && self.reload_ns(Tier::Host, pages) <= self.recompute_block_ns()
+            && self.tree.usage(Tier::Host).free >= pages;
+        if keep && self.start_transfer(node, Tier::Host, false) {
+            return pages;
+        }
+        self.drop_node(node)
+    }
+
+    /// Evicts a LoRA without copying: its weights still exist below (host copy or the model
+    /// store), so the HBM pages are free at once.
+    fn evict_clean(&mut self, node: NodeId) -> bool {
+        for tier in [Tier::Host, Tier::Nvme] {
+            if self.tree.begin_transfer(node, tier).is_ok() {
+                self.tree.complete_transfer(node).expect("just begun");
+                self.memory_changed = true;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Drops a node and its subtree; returns the HBM pages freed.
+    pub(crate) fn drop_node(&mut self, node: NodeId) -> u32 {
+        match self.tree.drop_subtree(node) {
+            Ok(dropped) => {
+                self.stats.drops += u64::from(dropped.nodes);
+                self.memory_changed = true;
+                dropped.pages[Tier::Hbm.index()]
+            }
+            Err(_) => 0,
+        }
+    }
+
+    fn make_room_host(&mut self, pages: u32) -> bool {
+        if self.tree.usage(Tier::Host).free >= pages {
+            return true;
+        }
+        let mut out = std::mem::take(&mut self.scratch_scored);
+        let scorer = self.out_scorer();
+        self.tree.lowest(
+            Candidates::Stable(Tier::Host),
+            ROUND,
+            |v| scorer.score(&v),
+            &mut out,
+        );
+        for c in &out {
+            if self.tree.usage(Tier::Host).free >= pages {
+                break;
+            }
+            let kind = self
+                .tree
+                .node(c.node)
+                .map(|v| v.kind())
+                .unwrap_or(NodeKind::Kv);
+            // Demote to NVMe when it has room (or can make it); KV may be dropped instead.
+            if self.make_room_nvme(self.tree.node(c.node).map_or(1, |v| v.pages()))
+                && self.start_transfer(c.node, Tier::Nvme, false)
+            {
+                self.stats.demotions += 1;
+            } else if kind == NodeKind::Kv {
+                self.drop_node(c.node);
+            }
+        }
+        self.scratch_scored = out;
+        self.tree.usage(Tier::Host).free >= pages
+    }
+
+    fn make_room_nvme(&mut self, pages: u32) -> bool {
+        if self.tree.usage(Tier::Nvme).free >= pages {
+            return true;
+        }
+        let mut out = std::mem::take(&mut self.scratch_scored);
+        let scorer = self.out_scorer();
+        self.tree.lowest(
+            Candidates::Leaves(Tier::Nvme),
+            ROUND,
+            |v| {
+                if v.kind() == NodeKind::Lora {
+                    f32::INFINITY
+                } else {
+                    scorer.score(&v)
+                }
+            },
+            &mut out,
+        );
+        for c in &out {
+            if self.tree.usage(Tier::Nvme).free >= pages || c.score == f32::INFINITY {
+                break;
+            }
+            self.drop_node(c.node);
+        }
+        self.scratch_scored = out;
+        self.tree.usage(Tier::Nvme).free >= pages
+    }
+
+    /// Time to bring `pages` back to HBM from `tier`, ns.
+    pub(crate) fn reload_ns(&self, tier: Tier, pages: u32) -> f64 {
+        let c = &self.config.costs;
+        let per_page = match tier {
+            Tier::Hbm => 0.0,
+            Tier::Host => c.h2d_ns_per_page,
+            Tier::Nvme => c.h2d_ns_per_page + c.nvme_read_ns_per_page,
+        };
+        per_page * f64::from(pages)
+    }
+
+    /// Time to recompute one KV block, ns.
+    pub(crate) fn recompute_block_ns(&self) -> f64 {
+        self.config.costs.recompute_ns_per_token * f64::from(self.config.block_tokens)
+    }
+}

@@ -1,0 +1,144 @@
+//! What a run produces, as the engine reports it: one [`RequestOutcome`] per request and the
+//! run's [`EngineStats`]. The benchmark harness turns these into histograms and reports.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a request failed instead of completing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FailureReason {
+    /// The request names an adapter the engine does not know.
+    UnknownAdapter,
+    /// Prompt plus output cannot fit in HBM even alone.
+    TooLong,
+    /// Admission control turned it away (queue full).
+    Rejected,
+    /// The run ended before it finished.
+    Unfinished,
+}
+
+impl std::fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FailureReason::UnknownAdapter => "unknown adapter",
+            FailureReason::TooLong => "too long for HBM",
+            FailureReason::Rejected => "rejected by admission control",
+            FailureReason::Unfinished => "unfinished at the end of the run",
+        })
+    }
+}
+
+/// The fate of one request, with its time-to-first-token broken down.
+///
+/// `ttft = first_token_ns - arrival_ns = queue_ns + lora_cold_ns + kv_cold_ns + prefill_ns`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestOutcome {
+    /// Request id (unique within a run).
+    pub request: u64,
+    /// Session id, for multi-turn requests.
+    pub session: Option<u64>,
+    /// Adapter index.
+    pub adapter: u32,
+    /// Arrival time, ns.
+    pub arrival_ns: u64,
+    /// When the first output token was produced, ns (`None` if it never was).
+    pub first_token_ns: Option<u64>,
+    /// When the request completed or failed, ns.
+    pub finish_ns: u64,
+    /// Prompt tokens (the whole history for a follow-up turn).
+    pub prompt_tokens: u32,
+    /// Output tokens produced.
+    pub output_tokens: u32,
+    /// Time spent waiting for a batch slot or memory (what is left of TTFT), ns.
+    pub queue_ns: u64,
+    /// Time spent waiting for the LoRA adapter to reach HBM, ns.
+    pub lora_cold_ns: u64,
+    /// Time spent waiting for history KV to reach HBM plus the prefill time spent recomputing
+    /// history that was not cached, ns.
+    pub kv_cold_ns: u64,
+    /// Prefill compute time of the tokens that were new, ns.
+    pub prefill_ns: u64,
+    /// Whether the adapter was in HBM on arrival.
+    pub lora_hit: bool,
+    /// Blocks of reusable history found in HBM on arrival.
+    pub kv_hit_blocks: u32,
+    /// Blocks of reusable history (cached in any tier, or known history of the session).
+    pub kv_reusable_blocks: u32,
+    /// Times this request was preempted (its KV recomputed).
+    pub preemptions: u32,
+    /// `Some` if it failed.
+    pub failure: Option<FailureReason>,
+}
+
+impl RequestOutcome {
+    /// Time to first token, ns.
+    pub fn ttft_ns(&self) -> Option<u64> {
+        self.first_token_ns.map(|t| t - self.arrival_ns)
+    }
+
+    /// Mean time per output token after the first, ns.
+    pub fn tpot_ns(&self) -> Option<u64> {
+        let first = self.first_token_ns?;
+        (self.output_tokens > 1 && self.failure.is_none())
+            .then(|| (self.finish_ns - first) / u64::from(self.output_tokens - 1))
+    }
+
+    /// End-to-end latency, ns (completed requests only).
+    pub fn e2e_ns(&self) -> Option<u64> {
+        self.failure
+            .is_none()
+            .then(|| self.finish_ns - self.arrival_ns)
+    }
+}
+
+/// Bytes moved over each link.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkBytes {
+    /// Host → HBM.
+    pub h2d: u64,
+    /// HBM → host.
+    pub d2h: u64,
+    /// NVMe → host.
+    pub nvme_read: u64,
+    /// Host → NVMe.
+    pub nvme_write: u64,
+}
+
+/// One sample of HBM use (taken at every swapper tick).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemorySample {
+    /// Time, ns.
+    pub t_ns: u64,
+    /// HBM pages in all.
+    pub capacity_pages: u32,
+    /// Pages held by LoRA adapters.
+    pub lora_pages: u32,
+    /// Pages held by KV whose LoRA is in HBM.
+    pub kv_valid_pages: u32,
+    /// Pages held by KV whose LoRA is not in HBM (invalid KV).
+    pub kv_invalid_pages: u32,
+}
+
+/// Counters and samples over a whole run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineStats {
+    /// Bytes per link.
+    pub bytes: LinkBytes,
+    /// HBM use over time.
+    pub timeline: Vec<MemorySample>,
+    /// Swap-ins issued because a waiting request needed the node.
+    pub swap_ins_on_demand: u64,
+    /// Swap-ins issued by prefetching.
+    pub prefetches: u64,
+    /// Swap-outs from HBM.
+    pub swap_outs: u64,
+    /// Host → NVMe demotions.
+    pub demotions: u64,
+    /// KV nodes dropped (from any tier) to make room.
+    pub drops: u64,
+    /// Requests preempted and recomputed.
+    pub preemptions: u64,
+    /// Compute steps run.
+    pub steps: u64,
+    /// Transfers the driver reported as failed.
+    pub transfer_failures: u64,
+}

@@ -1,0 +1,88 @@
+//! The simulator's entry points, as the benchmark harness calls them.
+
+use fastlibra_kernels::HardwareConfig;
+
+use crate::engine::PolicyKind;
+use crate::outcome::{EngineStats, RequestOutcome};
+use crate::workload::Workload;
+
+/// How to run one simulation.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// Model, GPU and cost parameters.
+    pub hardware: HardwareConfig,
+    /// Seed for everything the driver draws (synthetic output tokens). The workload has its own.
+    pub seed: u64,
+    /// Run `check_invariants()` on the tree after every event (slow; tests turn it on).
+    pub check_invariants: bool,
+    /// For `vllm`: the static fraction of HBM pages reserved for LoRA adapters (default 0.2).
+    pub lora_fraction: Option<f64>,
+}
+
+/// The result of simulating one policy on one workload.
+#[derive(Clone, Debug)]
+pub struct SimResult {
+    /// Policy name as given on the command line (`fastlibra`, `vllm`, `vllm-oracle`, …).
+    pub policy: String,
+    /// One outcome per request, in request-id order.
+    pub outcomes: Vec<RequestOutcome>,
+    /// Counters and the HBM timeline.
+    pub stats: EngineStats,
+    /// Virtual time at the end of the run, ns.
+    pub simulated_ns: u64,
+    /// For `vllm` and `vllm-oracle`: the LoRA fraction used (the oracle's best one).
+    pub lora_fraction: Option<f64>,
+}
+
+/// Errors of a simulation set-up (the run itself cannot fail).
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// Unknown policy name.
+    #[error("unknown policy `{name}`; valid policies: {valid}")]
+    UnknownPolicy {
+        /// The name given.
+        name: String,
+        /// The valid names.
+        valid: String,
+    },
+    /// The hardware cannot hold the model and a minimal cache.
+    #[error("{0}")]
+    Capacity(String),
+    /// Bad hardware configuration.
+    #[error(transparent)]
+    Hardware(#[from] fastlibra_kernels::ConfigError),
+    /// Bad memory geometry.
+    #[error(transparent)]
+    Alloc(#[from] fastlibra_alloc::AllocError),
+}
+
+/// All policy names `run_policy` accepts.
+pub const POLICIES: [&str; 6] = [
+    "fastlibra",
+    "vllm",
+    "slora",
+    "fastlibra-wom",
+    "fastlibra-wos",
+    "vllm-oracle",
+];
+
+/// The policies a default benchmark compares.
+pub const MAIN_POLICIES: [&str; 3] = ["fastlibra", "vllm", "slora"];
+
+/// Simulates `policy` (one of [`POLICIES`]) on `workload`. `vllm-oracle` runs `vllm` at every
+/// LoRA fraction from 0.05 to 0.95 in steps of 0.05 and returns the run with the lowest mean
+/// TTFT, with the fraction it chose.
+pub fn run_policy(
+    workload: &Workload,
+    policy: &str,
+    options: &SimOptions,
+) -> Result<SimResult, SimError> {
+    if policy == "vllm-oracle" {
+        return super::oracle::run(workload, options);
+    }
+    let kind = PolicyKind::from_name(policy).ok_or_else(|| SimError::UnknownPolicy {
+        name: policy.to_string(),
+        valid: POLICIES.join(", "),
+    })?;
+    super::driver::simulate(workload, kind, options)
+}
