@@ -175,3 +175,15 @@ fn help_documents_every_flag() {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
 }
+
+#[test]
+fn hardware_too_small_for_the_model() {
+    // Only the simulator knows the memory plan, so this fails after the folder is prepared.
+    let dir = scratch("capacity");
+    std::fs::write(dir.join("tiny.toml"), "[gpu]\nhbm_bytes = 1000\n").expect("write");
+    let out = bench_in(&dir, &["--config", "tiny.toml", "--duration", "5"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_mentions(&stderr, &["policy `fastlibra`", "KV pages"]);
+}
