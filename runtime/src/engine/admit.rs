@@ -74,6 +74,7 @@ impl Engine {
             kv_hit_blocks: 0,
             kv_reusable_blocks: 0,
             preemptions: 0,
+            staged_pages: 0,
             assessed: false,
         }) as u32;
         self.waiting.push_back(slot);
@@ -146,6 +147,9 @@ impl Engine {
 
     /// Looks at a waiting request's path and moves it forward one stage.
     fn evaluate(&mut self, slot: u32) {
+        if !self.may_stage(slot) {
+            return; // retried when memory changes
+        }
         let mut found = std::mem::take(&mut self.scratch_match);
         let (adapter_ref, context) = {
             let r = &self.requests[slot as usize];
@@ -167,6 +171,10 @@ impl Engine {
             self.fail(slot, FailureReason::UnknownAdapter);
             return;
         }
+        // At least the last token is always computed (its logits give the next token), so a
+        // fully cached context still leaves its last block to recompute.
+        let max_blocks = (context.max(1) as usize - 1) / self.config.block_tokens as usize;
+        found.blocks.truncate(max_blocks);
         self.assess(slot, &found);
         let path_len = 1 + found.blocks.len();
         let node_at = |i: usize| {
@@ -241,10 +249,28 @@ impl Engine {
         if let Some(old) = old {
             self.tree.unpin(old).expect("the request's pin is live");
         }
+        // Adapters are shared and few; the history KV is what grows with the queue.
+        let staged = blocks * self.config.pages_per_block;
         let r = &mut self.requests[slot as usize];
         r.pin = Some(pin);
         r.deepest = Some(node);
         r.chain_blocks = blocks;
+        self.staged_pages = self.staged_pages - u64::from(r.staged_pages) + u64::from(staged);
+        r.staged_pages = staged;
+    }
+
+    /// Whether a request that holds nothing yet may start staging (pinning and loading its
+    /// path): staged paths of requests not yet running may take at most
+    /// `EngineConfig::staging_fraction` of HBM, so that waiting requests can never pin all of
+    /// it and starve the running ones. The oldest request may always stage.
+    fn may_stage(&self, slot: u32) -> bool {
+        let r = &self.requests[slot as usize];
+        if r.pin.is_some() || self.staged_pages == 0 {
+            return true;
+        }
+        let limit = f64::from(self.config.pages[Tier::Hbm.index()]) * self.config.staging_fraction;
+        let path = r.history_tokens / self.config.block_tokens * self.config.pages_per_block;
+        (self.staged_pages + u64::from(path)) as f64 <= limit
     }
 
     /// The path down to `found`'s node `last` (0 = the LoRA) is pinned: the request is ready

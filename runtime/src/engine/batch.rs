@@ -51,6 +51,12 @@ impl Engine {
         let mut seats = self.config.max_batch;
         self.seat_running(&mut entries, &mut budget, &mut seats);
         self.seat_ready(&mut entries, &mut budget, &mut seats);
+        while entries.is_empty() && self.stuck() {
+            if !self.unstage_youngest() {
+                return;
+            }
+            self.seat_ready(&mut entries, &mut budget, &mut seats);
+        }
         if entries.is_empty() {
             return;
         }
@@ -62,6 +68,34 @@ impl Engine {
             entries,
         });
         self.next_step += 1;
+    }
+
+    /// Nothing runs, nothing moves, yet requests wait: staged paths hold the memory the oldest
+    /// ready request needs.
+    fn stuck(&self) -> bool {
+        self.running.is_empty() && self.transfers.is_empty() && !self.waiting.is_empty()
+    }
+
+    /// Releases the pins of the youngest request that holds some without running, and sends
+    /// it back to waiting. False if there is none.
+    fn unstage_youngest(&mut self) -> bool {
+        let Some(pos) = self
+            .waiting
+            .iter()
+            .rposition(|&s| self.requests[s as usize].pin.is_some())
+        else {
+            return false;
+        };
+        if pos == 0 && self.waiting.len() == 1 {
+            return false; // alone and still stuck: nothing to give back to
+        }
+        let slot = self.waiting[pos];
+        self.unhold(slot);
+        let r = &mut self.requests[slot as usize];
+        r.phase = Phase::Waiting;
+        r.waiting_on = None;
+        self.memory_changed = true;
+        true
     }
 
     /// Running requests: decodes and unfinished prefills, oldest first. A request that cannot
@@ -89,11 +123,15 @@ impl Engine {
                 continue;
             }
             if !self.grow_chain(slot, n) {
-                let victim = *self.running.last().expect("not empty");
-                self.preempt(victim);
-                if victim == slot {
+                if self.pending_out_pages > 0 {
+                    // Pages are on their way out to the host: wait a step rather than throw
+                    // work away.
+                    i += 1;
                     continue;
                 }
+                // Nothing can free memory: preempt the youngest (possibly this one) and retry.
+                let victim = *self.running.last().expect("not empty");
+                self.preempt(victim);
                 continue;
             }
             if phase != Phase::Decode {
@@ -132,6 +170,8 @@ impl Engine {
             *budget -= n;
             *seats -= 1;
             let r = &mut self.requests[slot as usize];
+            self.staged_pages -= u64::from(r.staged_pages);
+            r.staged_pages = 0;
             r.phase = Phase::Prefill;
             entries.push((slot, r.id, n, n == want));
         }
@@ -340,6 +380,8 @@ impl Engine {
     /// policy keeps no history).
     fn unhold(&mut self, slot: u32) {
         let r = &mut self.requests[slot as usize];
+        self.staged_pages -= u64::from(r.staged_pages);
+        r.staged_pages = 0;
         let pin = r.pin.take();
         let first_private = r.private.front().copied();
         r.private.clear();

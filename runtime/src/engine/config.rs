@@ -81,6 +81,9 @@ pub struct EngineConfig {
     pub recency_tau_ns: u64,
     /// Half-life of the visit frequency, ns.
     pub visit_half_life_ns: u64,
+    /// Most of HBM that requests not yet running may hold pinned (their LoRA and history),
+    /// so that waiting requests cannot starve running ones.
+    pub staging_fraction: f64,
     /// Commands handed to the driver per link at a time (queue depth); the rest wait in the
     /// engine, where on-demand loads overtake prefetches.
     pub link_queue_depth: u32,
@@ -117,6 +120,7 @@ impl EngineConfig {
             recency_tau_ns: 30_000_000_000,
             visit_half_life_ns: 10_000_000_000,
             link_queue_depth: 4,
+            staging_fraction: 0.1,
             costs,
             check_invariants: false,
         }

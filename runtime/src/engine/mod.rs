@@ -112,6 +112,8 @@ pub struct Engine {
     /// Memory was freed or a request left since the last schedule: retry blocked work.
     pub(crate) memory_changed: bool,
     pub(crate) now_ns: u64,
+    /// HBM pages pinned by requests that are not running yet (see `staging_fraction`).
+    pub(crate) staged_pages: u64,
     /// HBM pages of swap-outs in flight (free once they complete).
     pub(crate) pending_out_pages: u32,
     /// The swapper's latest `Low_lora` and log2 of its LoRA factor.
@@ -156,6 +158,7 @@ impl Engine {
             memory_changed: false,
             now_ns: 0,
             pending_out_pages: 0,
+            staged_pages: 0,
             low_lora: 0.0,
             lora_factor_log2: 0.0,
             scratch_match: Default::default(),
@@ -232,6 +235,8 @@ impl Engine {
             if self.config.knobs.proactive {
                 self.swapper_tick();
             }
+            // A safety net: whatever waits on memory is looked at again every tick.
+            self.memory_changed = true;
         }
         self.schedule();
     }

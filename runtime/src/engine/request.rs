@@ -65,6 +65,8 @@ pub(crate) struct Request {
     pub(crate) kv_hit_blocks: u32,
     pub(crate) kv_reusable_blocks: u32,
     pub(crate) preemptions: u32,
+    /// HBM pages of its pinned path counted as staged (while not yet running).
+    pub(crate) staged_pages: u32,
     /// Whether the arrival-time hit statistics were taken.
     pub(crate) assessed: bool,
 }

@@ -63,7 +63,16 @@ impl Engine {
                 return false;
             }
             let only = self.config.knobs.lora_fraction.map(|_| kind);
-            if self.evict_hbm(missing - self.pending_out_pages.min(missing), only) == 0 {
+            // A proactive policy under pressure frees down to its low watermark in one go, so
+            // that the next allocations find room instead of each waiting for a copy.
+            let mut want = missing - self.pending_out_pages.min(missing);
+            if self.config.knobs.proactive {
+                let usage = self.tree.usage(Tier::Hbm);
+                let low = (f64::from(usage.capacity) * self.config.watermarks.low) as u32;
+                let above_low = (usage.capacity - usage.free).saturating_sub(low);
+                want = want.max(above_low.saturating_sub(self.pending_out_pages));
+            }
+            if want > 0 && self.evict_hbm(want, only) == 0 {
                 return self.hbm_room(kind) >= pages;
             }
         }
