@@ -261,6 +261,7 @@ fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
         seed: args.seed,
         check_invariants: false,
         lora_fraction: None,
+        progress: None,
     };
     Ok(Plan {
         run,

@@ -6,6 +6,27 @@ use crate::engine::PolicyKind;
 use crate::outcome::{EngineStats, RequestOutcome};
 use crate::workload::Workload;
 
+/// Where a running simulation is, for progress bars.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimProgress {
+    /// Virtual time reached, ns.
+    pub simulated_ns: u64,
+    /// Time of the last arrival, ns (the run drains past it).
+    pub last_arrival_ns: u64,
+    /// Requests finished or failed so far.
+    pub requests_done: u64,
+}
+
+/// A progress callback, called every few thousand events.
+#[derive(Clone)]
+pub struct ProgressFn(pub std::sync::Arc<dyn Fn(SimProgress) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressFn")
+    }
+}
+
 /// How to run one simulation.
 #[derive(Clone, Debug)]
 pub struct SimOptions {
@@ -17,6 +38,8 @@ pub struct SimOptions {
     pub check_invariants: bool,
     /// For `vllm`: the static fraction of HBM pages reserved for LoRA adapters (default 0.2).
     pub lora_fraction: Option<f64>,
+    /// Called as the run advances (`None`: silent).
+    pub progress: Option<ProgressFn>,
 }
 
 /// The result of simulating one policy on one workload.

@@ -12,7 +12,7 @@ use std::collections::BinaryHeap;
 use fastlibra_kernels::{AdapterLoad, CostModel, Iteration, PrefillChunk};
 use rustc_hash::FxHashMap;
 
-use super::api::{SimError, SimOptions, SimResult};
+use super::api::{ProgressFn, SimError, SimOptions, SimProgress, SimResult};
 use super::plan::MemoryPlan;
 use crate::engine::{Engine, EngineConfig, Link, NewRequest, PolicyKind, StepCmd, TransferCmd};
 use crate::outcome::RequestOutcome;
@@ -49,6 +49,7 @@ struct Driver<'a> {
     /// Events in the heap other than ticks.
     pending: u64,
     tokens_sampled: u64,
+    progress: Option<ProgressFn>,
 }
 
 pub(crate) fn simulate(
@@ -85,6 +86,7 @@ pub(crate) fn simulate(
         tick_at: None,
         pending: 0,
         tokens_sampled: 0,
+        progress: options.progress.clone(),
     };
     let end_ns = driver.run();
     let mut outcomes = driver.outcomes;
@@ -127,10 +129,21 @@ impl Driver<'_> {
         }
         let horizon = last_arrival + DRAIN_NS.max(last_arrival);
         let mut now = 0;
+        let mut handled: u64 = 0;
         self.arm_tick();
         while let Some(Reverse((t, _, event))) = self.events.pop() {
             if t > horizon {
                 break;
+            }
+            handled += 1;
+            if handled % 4096 == 0
+                && let Some(progress) = &self.progress
+            {
+                (progress.0)(SimProgress {
+                    simulated_ns: t,
+                    last_arrival_ns: last_arrival,
+                    requests_done: self.outcomes.len() as u64,
+                });
             }
             now = t;
             if event != Event::Tick {

@@ -6,4 +6,6 @@ mod driver;
 pub mod oracle;
 pub mod plan;
 
-pub use api::{MAIN_POLICIES, POLICIES, SimError, SimOptions, SimResult, run_policy};
+pub use api::{
+    MAIN_POLICIES, POLICIES, ProgressFn, SimError, SimOptions, SimProgress, SimResult, run_policy,
+};
