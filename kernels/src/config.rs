@@ -362,6 +362,7 @@ struct GpuOverride {
     nvme_write_bandwidth_bytes_per_s: Option<Num>,
     nvme_write_latency_ns: Option<Num>,
     host_memory_bytes: Option<Num>,
+    nvme_bytes: Option<Num>,
 }
 
 impl GpuOverride {
@@ -400,7 +401,8 @@ impl GpuOverride {
             nvme_read_latency_ns,
             nvme_write_bandwidth_bytes_per_s,
             nvme_write_latency_ns,
-            host_memory_bytes
+            host_memory_bytes,
+            nvme_bytes
         );
         Ok(g)
     }

@@ -46,6 +46,8 @@ pub struct GpuSpec {
     pub nvme_write_latency_ns: u64,
     /// Pinned host memory available to this GPU's host tier, bytes (0: no host tier).
     pub host_memory_bytes: u64,
+    /// NVMe spill space available to this GPU's NVMe tier, bytes (0: no NVMe tier).
+    pub nvme_bytes: u64,
 }
 
 /// The CLI names of the GPU presets (`h800-80g` is an alias of `h100-80g`).
@@ -82,6 +84,9 @@ const NVME_READ_BYTES_PER_S: u64 = 6_900_000_000;
 const NVME_WRITE_BYTES_PER_S: u64 = 4_100_000_000;
 const NVME_READ_LATENCY_NS: u64 = 80_000;
 const NVME_WRITE_LATENCY_NS: u64 = 20_000;
+/// NVMe spill space per GPU: a 1 TiB slice of the server's drives (assumption; DGX H100 has
+/// 8 × 3.84 TB of data NVMe for 8 GPUs).
+const NVME_BYTES_PER_GPU: u64 = 1 << 40;
 
 fn with_links(
     name: &str,
@@ -105,6 +110,7 @@ fn with_links(
         nvme_write_bandwidth_bytes_per_s: NVME_WRITE_BYTES_PER_S,
         nvme_write_latency_ns: NVME_WRITE_LATENCY_NS,
         host_memory_bytes,
+        nvme_bytes: NVME_BYTES_PER_GPU,
     }
 }
 

@@ -95,8 +95,16 @@ impl Engine {
         }
     }
 
+    /// The `k` HBM nodes the swapper would swap out first, ascending by score: the ranking
+    /// step of a tick, exposed for benchmarks and inspection.
+    pub fn swap_out_candidates(&self, k: usize, out: &mut Vec<fastlibra_alloc::Scored>) {
+        let scorer = self.out_scorer();
+        self.tree
+            .lowest(Candidates::SwapOut, k, |v| scorer.score(&v), out);
+    }
+
     /// Recomputes `Low_lora` and the LoRA factor from the adapters' visit frequencies.
-    pub(crate) fn update_lora_factor(&mut self) {
+    pub fn update_lora_factor(&mut self) {
         let half_life = self.config.visit_half_life_ns;
         let mut frequencies = Vec::with_capacity(self.config.adapters.len());
         let mut resident = 0;

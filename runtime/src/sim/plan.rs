@@ -6,7 +6,7 @@
 //! - HBM for the pools = `0.9 × HBM − weights − activation reserve` (vLLM's default
 //!   `gpu_memory_utilization` is 0.9; the reserve is [`ACTIVATION_RESERVE_BYTES`], an
 //!   assumption for a 4,096-token prefill chunk).
-//! - Host tier = the GPU preset's pinned host memory; NVMe tier = [`NVME_BYTES_PER_GPU`].
+//! - Host tier = the GPU preset's pinned host memory; NVMe tier = its NVMe spill space.
 //! - An adapter takes `ceil(rank × lora_bytes_per_rank_per_gpu / page)` pages.
 
 use fastlibra_alloc::PageGeometry;
@@ -20,8 +20,6 @@ use crate::workload::AdapterSpec;
 pub const BLOCK_TOKENS: u32 = 16;
 /// HBM set aside for activations and the CUDA context (assumption).
 pub const ACTIVATION_RESERVE_BYTES: u64 = 2 << 30;
-/// NVMe spill space per GPU (assumption: a 1 TiB slice of the server's drives).
-pub const NVME_BYTES_PER_GPU: u64 = 1 << 40;
 
 /// Pages and sizes for one simulated GPU.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,7 +66,7 @@ impl MemoryPlan {
             pages: [
                 hbm_pages,
                 geometry.pages_in(gpu.host_memory_bytes),
-                geometry.pages_in(NVME_BYTES_PER_GPU),
+                geometry.pages_in(gpu.nvme_bytes),
             ],
             costs: hints(&cost, geometry.page_bytes),
             geometry,
