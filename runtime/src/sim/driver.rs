@@ -136,7 +136,7 @@ impl Driver<'_> {
                 break;
             }
             handled += 1;
-            if handled % 4096 == 0
+            if handled.is_multiple_of(4096)
                 && let Some(progress) = &self.progress
             {
                 (progress.0)(SimProgress {
