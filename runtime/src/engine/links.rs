@@ -121,3 +121,50 @@ impl Links {
         q.urgent.len() + q.background.len() + q.in_flight as usize
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(id: u64, on_demand: bool) -> TransferCmd {
+        let mut tree =
+            fastlibra_alloc::Tree::new(fastlibra_alloc::TreeConfig::new([1, 1, 1], 1, 1))
+                .expect("config");
+        let node = tree
+            .register_adapter(0, 1, Tier::Host, 0)
+            .expect("room")
+            .node;
+        TransferCmd {
+            id,
+            link: Link::H2D,
+            node,
+            from: Tier::Host,
+            to: Tier::Hbm,
+            pages: 1,
+            bytes: 1,
+            on_demand,
+        }
+    }
+
+    #[test]
+    fn on_demand_loads_overtake_queued_prefetches() {
+        let mut links = Links::new(1);
+        links.push(cmd(1, false));
+        links.push(cmd(2, false));
+        links.release();
+        assert_eq!(links.poll().map(|c| c.id), Some(1));
+        assert_eq!(links.poll(), None, "depth 1: one command at a time");
+        links.push(cmd(3, true));
+        links.done(Link::H2D);
+        links.release();
+        assert_eq!(
+            links.poll().map(|c| c.id),
+            Some(3),
+            "the on-demand load goes next"
+        );
+        links.done(Link::H2D);
+        links.release();
+        assert_eq!(links.poll().map(|c| c.id), Some(2));
+        assert_eq!(links.busy(Link::H2D), 1);
+    }
+}
