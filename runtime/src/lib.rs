@@ -1,6 +1,7 @@
 //! The engine core (sans-IO) and its drivers.
 
 pub mod engine;
+pub mod io;
 pub mod outcome;
 pub mod sim;
 pub mod workload;
