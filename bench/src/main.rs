@@ -4,6 +4,7 @@
 //! line, dispatches, and turns errors into a message on stderr and a non-zero exit status.
 
 mod cmd_bench;
+mod cmd_bench_io;
 mod cmd_dgg;
 mod cmd_plan;
 
@@ -27,6 +28,8 @@ enum Command {
     Dgg(cmd_dgg::DggArgs),
     /// Run cache policies on a workload and write a report.
     Bench(cmd_bench::BenchArgs),
+    /// Measure the NVMe tier: write then read pages through the io_uring page file.
+    BenchIo(cmd_bench_io::BenchIoArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => cmd_plan::run(args),
         Command::Dgg(args) => cmd_dgg::run(args),
         Command::Bench(args) => cmd_bench::run(args),
+        Command::BenchIo(args) => cmd_bench_io::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
