@@ -54,6 +54,7 @@ fn unknown_workload() {
         &e,
         &[
             "unknown workload `chess`",
+            "dgg",
             "chatbot",
             "translation",
             "agents",
@@ -62,9 +63,74 @@ fn unknown_workload() {
 }
 
 #[test]
-fn dgg_workload_not_wired_yet() {
-    let e = fails("dgg", &["--workload", "dgg"]);
-    assert_mentions(&e, &["`dgg`", "not available", "chatbot"]);
+fn dgg_graphs_missing_or_malformed() {
+    let e = fails("graphs-missing", &["--graphs", "no-such-folder"]);
+    assert_mentions(&e, &["--graphs no-such-folder", "no such folder"]);
+
+    let dir = scratch("graphs-bad");
+    std::fs::create_dir_all(dir.join("empty")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("garbage")).expect("mkdir");
+    std::fs::write(dir.join("garbage/service_info.csv"), "nonsense\n").expect("write");
+    for (folder, words) in [
+        ("empty", &["dgg workload", "empty"][..]),
+        ("garbage", &["dgg workload", "service_info.csv"][..]),
+    ] {
+        let out = bench_in(&dir, &["--graphs", folder, "--duration", "5"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{folder} succeeded");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!dir.join("bench-out").exists(), "{folder}: wrote output");
+        assert_mentions(&stderr, words);
+    }
+}
+
+#[test]
+fn flags_that_do_not_fit_the_workload() {
+    let e = fails(
+        "graphs-chatbot",
+        &["--workload", "chatbot", "--graphs", "."],
+    );
+    assert_mentions(&e, &["--graphs applies only to --workload dgg"]);
+    let e = fails("loras-dgg", &["--loras", "10"]);
+    assert_mentions(&e, &["--loras does not apply to --workload dgg"]);
+}
+
+#[test]
+fn malformed_lists() {
+    for (name, flag, value, word) in [
+        ("rate-empty-item", "--rate", "1,,2", "--rate"),
+        ("rate-word", "--rate", "1,fast", "--rate"),
+        ("rate-comma", "--rate", ",", "--rate"),
+        ("loras-word", "--loras", "10,many", "--loras"),
+        ("loras-negative", "--loras", "10,-1", "--loras"),
+    ] {
+        let e = fails(name, &["--workload", "chatbot", flag, value]);
+        assert_mentions(&e, &[word, "invalid value"]);
+    }
+    let e = fails("rate-twice", &["--rate", "2,1,2"]);
+    assert_mentions(&e, &["--rate lists 2 twice"]);
+    let e = fails("loras-twice", &["--workload", "chatbot", "--loras", "5,5"]);
+    assert_mentions(&e, &["--loras lists 5 twice"]);
+    let e = fails("rate-list-negative", &["--rate", "1,-1"]);
+    assert_mentions(&e, &["--rate must be", "got -1"]);
+    let many: Vec<String> = (1..=65).map(|r| r.to_string()).collect();
+    let e = fails("grid-too-large", &["--rate", &many.join(",")]);
+    assert_mentions(&e, &["65 points", "at most 64"]);
+}
+
+#[test]
+fn bad_peak_settings() {
+    for value in ["0", "-5", "NaN", "inf"] {
+        let e = fails("threshold", &["--find-peak", "--threshold-ms", value]);
+        assert_mentions(
+            &e,
+            &["--threshold-ms must be a positive number of milliseconds"],
+        );
+    }
+    for value in ["0", "1", "-0.1"] {
+        let e = fails("tolerance", &["--find-peak", "--peak-tolerance", value]);
+        assert_mentions(&e, &["--peak-tolerance must be a fraction between 0 and 1"]);
+    }
 }
 
 #[test]
@@ -123,7 +189,7 @@ fn bad_numbers() {
     assert_mentions(&e, &["--rate must be"]);
     let e = fails("duration-zero", &["--duration", "0"]);
     assert_mentions(&e, &["--duration must be a positive number of seconds"]);
-    let e = fails("loras-zero", &["--loras", "0"]);
+    let e = fails("loras-zero", &["--workload", "chatbot", "--loras", "0"]);
     assert_mentions(&e, &["--loras must be at least 1"]);
     let e = fails("rate-text", &["--rate", "fast"]);
     assert_mentions(&e, &["--rate"]);
@@ -132,7 +198,12 @@ fn bad_numbers() {
 #[test]
 fn duration_too_short_for_one_request() {
     let e = fails("too-short", &["--duration", "0.000001"]);
-    assert_mentions(&e, &["no session", "raise --duration or --rate"]);
+    assert_mentions(&e, &["no request arrives", "raise --duration or --rate"]);
+    let e = fails(
+        "too-short-chatbot",
+        &["--workload", "chatbot", "--duration", "0.000001"],
+    );
+    assert_mentions(&e, &["no request arrives", "raise --duration or --rate"]);
 }
 
 #[test]
@@ -171,6 +242,10 @@ fn help_documents_every_flag() {
         "--out",
         "--quiet",
         "--json",
+        "--graphs",
+        "--find-peak",
+        "--threshold-ms",
+        "--peak-tolerance",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }

@@ -1,41 +1,45 @@
 //! `fastlibra bench` end to end on the simulator: a short run writes every file, `report.json`
 //! has every key of the schema (`docs/report.md`), and the same seed gives the same bytes.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
+use support::read;
 
 const POLICIES: [&str; 3] = ["fastlibra", "vllm", "slora"];
 
-/// A short run: a few requests, finished in seconds.
-const SHORT: [&str; 6] = ["--duration", "5", "--loras", "10", "--seed", "7"];
+/// A short synthetic run: a few requests, finished in seconds.
+const SHORT: [&str; 8] = [
+    "--workload",
+    "chatbot",
+    "--duration",
+    "5",
+    "--loras",
+    "10",
+    "--seed",
+    "7",
+];
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-e2e-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch folder");
-    dir
+    support::scratch("bench-e2e", name)
 }
 
 fn bench(dir: &Path, extra: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_fastlibra"))
-        .current_dir(dir)
-        .arg("bench")
-        .args(SHORT)
-        .args(extra)
-        .output()
-        .expect("run fastlibra");
+    run(dir, &[&SHORT[..], extra].concat())
+}
+
+/// Runs `fastlibra bench ARGS` in `dir` and expects success.
+fn run(dir: &Path, args: &[&str]) -> Output {
+    let out = support::bench_in(dir, args);
     assert!(
         out.status.success(),
         "bench failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 const TOP_KEYS: [&str; 10] = [
@@ -51,7 +55,7 @@ const TOP_KEYS: [&str; 10] = [
     "comparison",
 ];
 
-const POLICY_KEYS: [&str; 21] = [
+const POLICY_KEYS: [&str; 22] = [
     "requests",
     "completed",
     "failed",
@@ -62,6 +66,7 @@ const POLICY_KEYS: [&str; 21] = [
     "queue_ms",
     "lora_cold_ms",
     "kv_cold_ms",
+    "prefill_ms",
     "hit_rate",
     "invalid_kv_fraction",
     "hbm_util_mean",
@@ -149,5 +154,291 @@ fn same_seed_same_bytes_and_json_flag() {
             read(&dir.join("a").join(&name)),
             read(&dir.join("b").join(&name))
         );
+    }
+}
+
+/// The plots of one point and words each must show (axis labels with units, legends).
+const PLOTS: [(&str, &[&str]); 4] = [
+    (
+        "ttft_cdf.svg",
+        &[
+            "TTFT (ms, log scale)",
+            "fraction of requests",
+            "fastlibra",
+            "vllm",
+            "slora",
+        ],
+    ),
+    (
+        "ttft_over_time.svg",
+        &[
+            "simulated time (s)",
+            "mean TTFT (ms, log scale)",
+            "fastlibra",
+            "slora",
+        ],
+    ),
+    (
+        "hbm_use.svg",
+        &[
+            "HBM cache pages (%)",
+            "simulated time (s)",
+            "LoRA adapters",
+            "valid KV",
+            "invalid KV",
+            "vllm",
+        ],
+    ),
+    (
+        "ttft_breakdown.svg",
+        &[
+            "mean TTFT (ms)",
+            "queueing",
+            "LoRA cold start",
+            "KV cold start",
+            "prefill",
+            "slora",
+        ],
+    ),
+];
+
+/// Every file of one point's folder, as `report.md` lists them.
+fn point_files() -> Vec<String> {
+    let mut files: Vec<String> = PLOTS.iter().map(|(f, _)| f.to_string()).collect();
+    files.push("report.md".into());
+    for policy in POLICIES {
+        for metric in ["ttft", "tpot", "e2e"] {
+            files.push(format!("{policy}.{metric}.hgrm"));
+        }
+        files.push(format!("{policy}.ttft.hlog"));
+    }
+    files
+}
+
+fn check_plot(path: &Path, words: &[&str]) {
+    let svg = read(path);
+    let elements = support::check_svg(&svg).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        elements.iter().any(|e| e == "text"),
+        "{}: no text",
+        path.display()
+    );
+    assert!(
+        elements
+            .iter()
+            .filter(|e| *e == "polyline" || *e == "rect" || *e == "polygon")
+            .count()
+            > 3
+    );
+    for word in words {
+        assert!(svg.contains(word), "{}: `{word}` missing", path.display());
+    }
+}
+
+/// Counts the histograms of an interval log, reading it with the `hdrhistogram` crate.
+fn hlog_intervals(path: &Path) -> (usize, u64) {
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let text = read(path);
+    let mut intervals = 0;
+    let mut last_start_s = 0.0;
+    for entry in IntervalLogIterator::new(text.as_bytes()) {
+        match entry.unwrap_or_else(|e| panic!("{}: {e:?}", path.display())) {
+            LogEntry::Interval(h) => {
+                let start = h.start_timestamp().as_secs_f64();
+                assert!(start >= last_start_s, "intervals out of order");
+                last_start_s = start;
+                intervals += 1;
+            }
+            LogEntry::StartTime(t) | LogEntry::BaseTime(t) => assert_eq!(t.as_secs(), 0),
+        }
+    }
+    (intervals, last_start_s as u64)
+}
+
+#[test]
+fn default_dgg_run_writes_every_file_and_plot() {
+    let dir = scratch("dgg");
+    let out = run(&dir, &["--duration", "5", "--seed", "3", "--out", "r"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("report written to r"), "{stdout}");
+    let r = dir.join("r");
+    for file in point_files() {
+        assert!(r.join(&file).is_file(), "{file} missing");
+    }
+    for (file, words) in PLOTS {
+        check_plot(&r.join(file), words);
+    }
+    let v: Value = serde_json::from_str(&read(&r.join("report.json"))).expect("JSON");
+    assert_eq!(v["workload"], "dgg");
+    assert!(
+        v["loras"].as_u64().expect("a count") > 1,
+        "adapters of the call graphs"
+    );
+    assert!(v.get("sweep").is_none() && v.get("peak_search").is_none());
+    check_schema(&v);
+    let md = read(&r.join("report.md"));
+    for file in point_files().iter().filter(|f| *f != "report.md") {
+        assert!(
+            md.contains(&format!("]({file})")),
+            "report.md does not link {file}"
+        );
+    }
+    assert!(
+        md.contains("| fastlibra |") && md.contains("simulated"),
+        "{md}"
+    );
+    for policy in POLICIES {
+        let (intervals, _) = hlog_intervals(&r.join(format!("{policy}.ttft.hlog")));
+        assert!(intervals >= 5, "{policy}: {intervals} intervals");
+    }
+}
+
+#[test]
+fn same_seed_same_files() {
+    let dir = scratch("determinism-all");
+    run(&dir, &["--duration", "5", "--out", "a", "--quiet"]);
+    run(&dir, &["--duration", "5", "--out", "b", "--quiet"]);
+    let mut files = point_files();
+    files.push("report.json".into());
+    for file in files {
+        assert_eq!(
+            read(&dir.join("a").join(&file)),
+            read(&dir.join("b").join(&file)),
+            "{file} differs"
+        );
+    }
+}
+
+#[test]
+fn sweep_covers_the_grid() {
+    let dir = scratch("sweep");
+    let out = run(
+        &dir,
+        &[
+            "--workload",
+            "chatbot",
+            "--duration",
+            "5",
+            "--rate",
+            "1,0.5",
+            "--loras",
+            "20,5",
+            "--out",
+            "s",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("0.5 sessions/s, 5 LoRAs:"), "{stdout}");
+    let s = dir.join("s");
+    let v: Value = serde_json::from_str(&read(&s.join("report.json"))).expect("JSON");
+    let grid: Vec<(f64, u64)> = v["sweep"]
+        .as_array()
+        .expect("a sweep")
+        .iter()
+        .map(|p| {
+            (
+                p["rate"].as_f64().expect("rate"),
+                p["loras"].as_u64().expect("loras"),
+            )
+        })
+        .collect();
+    assert_eq!(grid, vec![(0.5, 5), (1.0, 5), (0.5, 20), (1.0, 20)]);
+    assert_eq!(
+        (v["rate"].as_f64(), v["loras"].as_u64()),
+        (Some(0.5), Some(5))
+    );
+    for point in v["sweep"].as_array().expect("a sweep") {
+        for policy in POLICIES {
+            assert!(point["policies"][policy]["ttft_ms"]["mean"].is_number());
+        }
+    }
+    check_plot(
+        &s.join("ttft_vs_rate.svg"),
+        &[
+            "arrival rate (sessions/s)",
+            "TTFT (ms, log scale)",
+            "mean TTFT, 5 LoRAs",
+            "P99 TTFT, 20 LoRAs",
+            "vllm",
+        ],
+    );
+    let md = read(&s.join("report.md"));
+    for folder in [
+        "rate-0.5_loras-5",
+        "rate-1_loras-5",
+        "rate-0.5_loras-20",
+        "rate-1_loras-20",
+    ] {
+        assert!(
+            md.contains(&format!("({folder}/report.md)")),
+            "{folder} not linked"
+        );
+        for file in point_files() {
+            assert!(
+                s.join(folder).join(&file).is_file(),
+                "{folder}/{file} missing"
+            );
+        }
+    }
+}
+
+#[test]
+fn find_peak_reports_a_bracketed_peak() {
+    let dir = scratch("peak");
+    let out = run(
+        &dir,
+        &[
+            "--workload",
+            "chatbot",
+            "--loras",
+            "10",
+            "--duration",
+            "5",
+            "--policies",
+            "fastlibra,slora",
+            "--find-peak",
+            "--threshold-ms",
+            "60",
+            "--rate",
+            "1",
+            "--out",
+            "p",
+            "--json",
+        ],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON only");
+    let search = &v["peak_search"];
+    assert_eq!(search["threshold_ms"], 60.0);
+    assert_eq!(search["rel_tolerance"], 0.05);
+    assert_eq!(search["max_failed_fraction"], 0.01);
+    for run in search["runs"].as_array().expect("runs") {
+        let policy = run["policy"].as_str().expect("a policy");
+        let peak = run["peak_rps"].as_f64().expect("a peak");
+        assert_eq!(v["policies"][policy]["peak_rps"].as_f64(), Some(peak));
+        let probes = run["probes"].as_array().expect("probes");
+        let below = |p: &Value| p["below"].as_bool().expect("below");
+        let best_below = probes
+            .iter()
+            .filter(|p| below(p))
+            .map(|p| p["rate"].as_f64().expect("rate"))
+            .fold(0.0, f64::max);
+        assert_eq!(
+            best_below, peak,
+            "{policy}: the peak is the highest rate below"
+        );
+        if run["bracketed"] == true {
+            let lowest_above = probes
+                .iter()
+                .filter(|p| !below(p))
+                .map(|p| p["rate"].as_f64().expect("rate"))
+                .fold(f64::INFINITY, f64::min);
+            assert!(
+                lowest_above > peak && (lowest_above - peak) / peak <= 0.05 + 1e-9,
+                "{policy}: {lowest_above} vs {peak}"
+            );
+        }
+        for p in probes.iter().filter(|p| below(p)) {
+            assert!(p["mean_ttft_ms"].as_f64().expect("a mean") < 60.0);
+        }
     }
 }

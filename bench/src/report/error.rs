@@ -21,6 +21,17 @@ pub enum ReportError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// An interval log could not be encoded.
+    #[error("cannot encode an HdrHistogram interval log: {0}")]
+    Hlog(String),
+    /// A plot could not be drawn.
+    #[error("cannot draw {plot}: {message}")]
+    Plot {
+        /// The plot's file name.
+        plot: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The report could not be encoded as JSON.
     #[error("cannot encode report.json: {0}")]
     Json(#[from] serde_json::Error),

@@ -1,4 +1,5 @@
-//! HdrHistogram percentile-distribution files (`<policy>.ttft.hgrm`), in the text format of
+//! HdrHistogram percentile-distribution files (`<policy>.ttft.hgrm`, `.tpot.hgrm`,
+//! `.e2e.hgrm`), in the text format of
 //! Java HdrHistogram's `outputPercentileDistribution` (what `HistogramLogProcessor` writes and
 //! the online HdrHistogram plotter reads). The `hdrhistogram` crate has no writer for it, so
 //! this module writes it: a header, one row per percentile tick (five ticks per half distance
@@ -25,13 +26,19 @@ use hdrhistogram::Histogram;
 use super::error::ReportError;
 use super::files::write_file;
 use super::latency::UNITS_PER_MS;
+use super::summary::Summarized;
 
 /// Percentile ticks per half distance to 100 %, as Java's default output uses.
 pub const TICKS_PER_HALF_DISTANCE: u32 = 5;
 
 /// File name of a policy's TTFT distribution.
 pub fn ttft_file_name(policy: &str) -> String {
-    format!("{policy}.ttft.hgrm")
+    file_name(policy, "ttft")
+}
+
+/// File name of a policy's distribution of `metric` (`ttft`, `tpot` or `e2e`).
+pub fn file_name(policy: &str, metric: &str) -> String {
+    format!("{policy}.{metric}.hgrm")
 }
 
 /// The percentile distribution of `histogram`, whose values are divided by `scale` for output
@@ -83,6 +90,19 @@ pub fn percentile_distribution(histogram: &Histogram<u64>, scale: f64) -> String
 /// HdrHistogram lays it out (2048 for 3 digits).
 pub fn sub_bucket_count(sigfig: u8) -> u64 {
     (2 * 10u64.pow(u32::from(sigfig))).next_power_of_two()
+}
+
+/// Writes `<policy>.ttft.hgrm`, `<policy>.tpot.hgrm` and `<policy>.e2e.hgrm` (values in ms)
+/// into `dir`.
+pub fn write_all(dir: &Path, policy: &str, s: &Summarized) -> Result<(), ReportError> {
+    for (metric, histogram) in [("ttft", &s.ttft), ("tpot", &s.tpot), ("e2e", &s.e2e)] {
+        write_file(
+            dir,
+            &file_name(policy, metric),
+            &percentile_distribution(histogram, UNITS_PER_MS),
+        )?;
+    }
+    Ok(())
 }
 
 /// Writes `<policy>.ttft.hgrm` (values in ms) into `dir` and returns its path.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::error::ReportError;
 use super::files::write_file;
 use super::summary::PolicySummary;
+use crate::peak::{PeakConfig, Probe};
 
 /// File name of the JSON report inside the output folder.
 pub const REPORT_FILE: &str = "report.json";
@@ -80,6 +81,81 @@ pub struct Report {
     pub policies: BTreeMap<String, PolicySummary>,
     /// Per policy, its figures relative to fastlibra; empty when fastlibra was not run.
     pub comparison: BTreeMap<String, Comparison>,
+    /// Every point of a `--rate`/`--loras` grid with more than one point, in run order (rates
+    /// ascending within each LoRA count); absent for a single point. The top-level `rate`,
+    /// `loras`, `policies` and `comparison` repeat the first point.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sweep: Vec<SweepPoint>,
+    /// With `--find-peak`: how the peak rates were searched and every probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_search: Option<PeakSearch>,
+}
+
+/// One point of a sweep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    /// Mean arrival rate, arrivals/s.
+    pub rate: f64,
+    /// Number of LoRA adapters.
+    pub loras: u32,
+    /// Summary per policy.
+    pub policies: BTreeMap<String, PolicySummary>,
+    /// Per policy, relative to fastlibra.
+    pub comparison: BTreeMap<String, Comparison>,
+}
+
+impl SweepPoint {
+    /// A point from its policies' summaries (the comparison is computed).
+    pub fn new(
+        rate: f64,
+        loras: u32,
+        summaries: impl IntoIterator<Item = (String, PolicySummary)>,
+    ) -> SweepPoint {
+        let policies: BTreeMap<String, PolicySummary> = summaries.into_iter().collect();
+        let comparison = compare(&policies);
+        SweepPoint {
+            rate,
+            loras,
+            policies,
+            comparison,
+        }
+    }
+}
+
+/// The `--find-peak` search: its settings and, per LoRA count and policy, its probes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PeakSearch {
+    /// Threshold, tolerance and failure limit.
+    #[serde(flatten)]
+    pub config: PeakConfig,
+    /// One search per LoRA count and policy, in run order.
+    pub runs: Vec<PeakRun>,
+}
+
+/// One policy's search at one LoRA count.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PeakRun {
+    /// Number of LoRA adapters.
+    pub loras: u32,
+    /// Policy name.
+    pub policy: String,
+    /// The peak rate found, arrivals/s (`null`: every probed rate was above the threshold).
+    pub peak_rps: Option<f64>,
+    /// Whether a probe above the threshold bounds the peak from above.
+    pub bracketed: bool,
+    /// Every probe, in the order run.
+    pub probes: Vec<Probe>,
+}
+
+/// Each policy relative to fastlibra; empty without fastlibra.
+fn compare(policies: &BTreeMap<String, PolicySummary>) -> BTreeMap<String, Comparison> {
+    match policies.get(BASELINE_POLICY) {
+        Some(baseline) => policies
+            .iter()
+            .map(|(name, s)| (name.clone(), Comparison::between(s, baseline)))
+            .collect(),
+        None => BTreeMap::new(),
+    }
 }
 
 impl Report {
@@ -89,17 +165,13 @@ impl Report {
         summaries: impl IntoIterator<Item = (String, PolicySummary)>,
     ) -> Report {
         let policies: BTreeMap<String, PolicySummary> = summaries.into_iter().collect();
-        let comparison = match policies.get(BASELINE_POLICY) {
-            Some(baseline) => policies
-                .iter()
-                .map(|(name, s)| (name.clone(), Comparison::between(s, baseline)))
-                .collect(),
-            None => BTreeMap::new(),
-        };
+        let comparison = compare(&policies);
         Report {
             run,
             policies,
             comparison,
+            sweep: Vec::new(),
+            peak_search: None,
         }
     }
 

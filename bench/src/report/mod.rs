@@ -18,13 +18,16 @@
 pub mod error;
 pub mod files;
 pub mod hgrm;
+pub mod hlog;
 pub mod json;
 pub mod latency;
+pub mod markdown;
+pub mod series;
 pub mod summary;
 pub mod table;
 pub mod timeline;
 
 pub use error::ReportError;
-pub use json::{Comparison, Report, RunInfo};
+pub use json::{Comparison, PeakRun, PeakSearch, Report, RunInfo, SweepPoint};
 pub use latency::LatencyStats;
 pub use summary::{PolicySummary, Summarized, summarize};

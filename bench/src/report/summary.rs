@@ -5,13 +5,13 @@
 //!
 //! | distribution | requests |
 //! |---|---|
-//! | `ttft_ms`, `queue_ms`, `lora_cold_ms`, `kv_cold_ms` | every request with a first token, failed or not |
+//! | `ttft_ms`, `queue_ms`, `lora_cold_ms`, `kv_cold_ms`, `prefill_ms` | every request with a first token, failed or not |
 //! | `tpot_ms` | completed requests with more than one output token |
 //! | `e2e_ms` | completed requests |
 //!
 //! A failed request is always counted in `failed` and `failures`, whatever it reached.
 
-use fastlibra_runtime::outcome::{FailureReason, RequestOutcome};
+use fastlibra_runtime::outcome::{FailureReason, MemorySample, RequestOutcome};
 use fastlibra_runtime::sim::SimResult;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -92,6 +92,8 @@ pub struct PolicySummary {
     pub lora_cold_ms: LatencyStats,
     /// Part of TTFT spent loading or recomputing history KV, ms.
     pub kv_cold_ms: LatencyStats,
+    /// Part of TTFT spent computing the prefill of new tokens, ms.
+    pub prefill_ms: LatencyStats,
     /// Cache hit rates.
     pub hit_rate: HitRates,
     /// Time-averaged share of KV pages in HBM that are invalid (their LoRA is not in HBM).
@@ -117,15 +119,38 @@ pub struct PolicySummary {
     /// For `vllm` and `vllm-oracle`: the static share of HBM reserved for LoRA adapters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lora_fraction: Option<f64>,
+    /// With `--find-peak`: the highest rate (arrivals/s, the unit of `rate`) whose mean TTFT
+    /// stays under the threshold; `null` when no probed rate did.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub peak_rps: Option<Option<f64>>,
 }
 
-/// A policy's summary and its TTFT histogram (microseconds), for the `.hgrm` file.
+/// Reads a field that is present (possibly `null`) as `Some`, so `null` round-trips.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
+    Option::<f64>::deserialize(d).map(Some)
+}
+
+/// A policy's summary with what the files and plots need beyond it.
 #[derive(Clone, Debug)]
 pub struct Summarized {
     /// The figures.
     pub summary: PolicySummary,
     /// TTFT of every request with a first token, µs.
     pub ttft: Histogram<u64>,
+    /// TPOT of every completed request with at least two output tokens, µs.
+    pub tpot: Histogram<u64>,
+    /// End-to-end latency of every completed request, µs.
+    pub e2e: Histogram<u64>,
+    /// `(first token time, TTFT)` of every request with a first token, ns, by first token time.
+    pub ttft_at_ns: Vec<(u64, u64)>,
+    /// HBM use over time (the engine's samples).
+    pub timeline: Vec<MemorySample>,
+    /// Virtual time at the end of the run, ns.
+    pub simulated_ns: u64,
 }
 
 /// The six latency distributions, filled request by request.
@@ -137,6 +162,7 @@ struct Latencies {
     queue: LatencyRecorder,
     lora_cold: LatencyRecorder,
     kv_cold: LatencyRecorder,
+    prefill: LatencyRecorder,
 }
 
 impl Latencies {
@@ -146,6 +172,7 @@ impl Latencies {
             self.queue.record_ns(o.queue_ns);
             self.lora_cold.record_ns(o.lora_cold_ns);
             self.kv_cold.record_ns(o.kv_cold_ns);
+            self.prefill.record_ns(o.prefill_ns);
         }
         if let Some(tpot_ns) = o.tpot_ns() {
             self.tpot.record_ns(tpot_ns);
@@ -184,6 +211,7 @@ pub fn summarize(result: &SimResult) -> Summarized {
         queue_ms: latencies.queue.stats(),
         lora_cold_ms: latencies.lora_cold.stats(),
         kv_cold_ms: latencies.kv_cold.stats(),
+        prefill_ms: latencies.prefill.stats(),
         hit_rate: hit_rates(&result.outcomes),
         invalid_kv_fraction: time_average(&stats.timeline, result.simulated_ns, invalid_kv_share),
         hbm_util_mean: time_average(&stats.timeline, result.simulated_ns, hbm_used_share),
@@ -201,10 +229,22 @@ pub fn summarize(result: &SimResult) -> Summarized {
         drops: stats.drops,
         simulated_s: result.simulated_ns as f64 / 1e9,
         lora_fraction: result.lora_fraction,
+        peak_rps: None,
     };
+    let mut ttft_at_ns: Vec<(u64, u64)> = result
+        .outcomes
+        .iter()
+        .filter_map(|o| Some((o.first_token_ns?, o.ttft_ns()?)))
+        .collect();
+    ttft_at_ns.sort_unstable();
     Summarized {
         summary,
         ttft: latencies.ttft.histogram().clone(),
+        tpot: latencies.tpot.histogram().clone(),
+        e2e: latencies.e2e.histogram().clone(),
+        ttft_at_ns,
+        timeline: stats.timeline.clone(),
+        simulated_ns: result.simulated_ns,
     }
 }
 

@@ -1,0 +1,182 @@
+//! Runs a [`Plan`]: the peak searches, then every grid point × policy, then the outputs.
+
+use fastlibra_bench::peak::{Measurement, PeakConfig, find_peak};
+use fastlibra_bench::plots;
+use fastlibra_bench::progress::Progress;
+use fastlibra_bench::report::{PeakRun, Summarized, files, summarize};
+use fastlibra_runtime::sim::{SimOptions, SimResult, run_policy};
+use fastlibra_runtime::workload::Workload;
+
+use super::BenchError;
+use super::outputs;
+use super::plan::{Output, Plan};
+
+/// One grid point's results.
+pub struct PointResult {
+    /// Arrival rate.
+    pub rate: f64,
+    /// Adapters in the workload.
+    pub loras: u32,
+    /// Sub-folder of a sweep (`rate-2_loras-100`).
+    pub dir_name: String,
+    /// Each policy's summary, in run order.
+    pub done: Vec<(&'static str, Summarized)>,
+}
+
+/// Runs the plan and writes the report.
+pub fn run_plan(plan: &Plan) -> Result<(), BenchError> {
+    // Every point's workload first: a bad --graphs folder or an empty point fails before any
+    // simulation runs or anything is written.
+    let mut workloads: Vec<(f64, u32, Workload)> = Vec::new();
+    for &loras in &plan.loras {
+        for &rate in &plan.rates {
+            let w = plan
+                .workload
+                .generate(rate, loras)?
+                .ok_or_else(|| BenchError::NoRequests(no_request(plan, rate)))?;
+            workloads.push((rate, w.adapters.len() as u32, w));
+        }
+    }
+    files::prepare_dir(&plan.out)?;
+    let progress = Progress::new(plan.output == Output::Normal);
+    let peaks = match &plan.peak {
+        Some(config) => Some(find_peaks(plan, config, &progress)?),
+        None => None,
+    };
+    let mut points: Vec<PointResult> = Vec::with_capacity(workloads.len());
+    for (rate, loras, workload) in &workloads {
+        let mut done = Vec::with_capacity(plan.policies.len());
+        for &policy in &plan.policies {
+            let label = format!("{policy} @ {}", rate_label(plan, *rate));
+            let result = simulate(plan, &progress, workload, policy, label)?;
+            let summarized = summarize(&result);
+            if plan.output == Output::Normal {
+                progress.println(&progress_line(policy, *rate, plan, &summarized));
+            }
+            done.push((policy, summarized));
+        }
+        points.push(PointResult {
+            rate: *rate,
+            loras: *loras,
+            dir_name: format!("rate-{}_loras-{loras}", plots::tick(*rate)),
+            done,
+        });
+    }
+    outputs::write(plan, &points, peaks)
+}
+
+fn no_request(plan: &Plan, rate: f64) -> String {
+    format!(
+        "no request arrives in {} s at {}",
+        plan.run.duration_s,
+        rate_label(plan, rate)
+    )
+}
+
+/// `2/s`-style label with the workload's unit.
+pub fn rate_label(plan: &Plan, rate: f64) -> String {
+    format!("{} {}", plots::tick(rate), plan.workload.rate_unit())
+}
+
+/// One simulation with a progress bar.
+fn simulate(
+    plan: &Plan,
+    progress: &Progress,
+    workload: &Workload,
+    policy: &str,
+    label: String,
+) -> Result<SimResult, BenchError> {
+    let bar = progress.start(label);
+    let options = SimOptions {
+        progress: bar.callback(),
+        ..plan.options.clone()
+    };
+    let result = run_policy(workload, policy, &options).map_err(|source| BenchError::Sim {
+        policy: policy.to_string(),
+        source,
+    });
+    bar.finish();
+    result
+}
+
+/// Searches each policy's peak rate at each adapter count, starting from the first rate.
+fn find_peaks(
+    plan: &Plan,
+    config: &PeakConfig,
+    progress: &Progress,
+) -> Result<Vec<PeakRun>, BenchError> {
+    let mut runs = Vec::new();
+    for &loras in &plan.loras {
+        for &policy in &plan.policies {
+            let mut adapters = loras;
+            let mut probe_no = 0;
+            let outcome = find_peak(config, plan.rates[0], |rate| -> Result<_, BenchError> {
+                probe_no += 1;
+                let Some(workload) = plan.workload.generate(rate, loras)? else {
+                    return Ok(None);
+                };
+                adapters = workload.adapters.len() as u32;
+                let label = format!(
+                    "find-peak {policy}: probe {probe_no} @ {}",
+                    rate_label(plan, rate)
+                );
+                let result = simulate(plan, progress, &workload, policy, label)?;
+                Ok(measure(&result))
+            })?;
+            if plan.output == Output::Normal {
+                let peak = outcome
+                    .peak_rps
+                    .map_or_else(|| "none found".to_string(), |r| rate_label(plan, r));
+                progress.println(&format!(
+                    "find-peak {policy} ({adapters} LoRAs): peak {peak} after {} probes",
+                    outcome.probes.len()
+                ));
+            }
+            runs.push(PeakRun {
+                loras: adapters,
+                policy: policy.to_string(),
+                peak_rps: outcome.peak_rps,
+                bracketed: outcome.bracketed,
+                probes: outcome.probes,
+            });
+        }
+    }
+    Ok(runs)
+}
+
+/// Mean TTFT and failed share of a run; `None` when it had no request.
+fn measure(result: &SimResult) -> Option<Measurement> {
+    let requests = result.outcomes.len();
+    if requests == 0 {
+        return None;
+    }
+    let failed = result
+        .outcomes
+        .iter()
+        .filter(|o| o.failure.is_some())
+        .count();
+    let ttfts: Vec<u64> = result.outcomes.iter().filter_map(|o| o.ttft_ns()).collect();
+    let mean_ttft_ms = if ttfts.is_empty() {
+        f64::INFINITY
+    } else {
+        ttfts.iter().map(|&t| t as f64).sum::<f64>() / ttfts.len() as f64 / 1e6
+    };
+    Some(Measurement {
+        mean_ttft_ms,
+        failed_fraction: failed as f64 / requests as f64,
+    })
+}
+
+fn progress_line(policy: &str, rate: f64, plan: &Plan, s: &Summarized) -> String {
+    let s = &s.summary;
+    format!(
+        "{policy} @ {}: {}/{} completed, {} failed, mean TTFT {:.1} ms, P99 TTFT {:.1} ms, {:.1} s simulated",
+        rate_label(plan, rate),
+        s.completed,
+        s.requests,
+        s.failed,
+        s.ttft_ms.mean,
+        s.ttft_ms.p99,
+        s.simulated_s
+    )
+}

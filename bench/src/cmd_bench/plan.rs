@@ -1,0 +1,387 @@
+//! Flags → [`Plan`]: every name, number, list and file checked; nothing run, nothing written.
+
+use std::path::PathBuf;
+
+use fastlibra_bench::peak::PeakConfig;
+use fastlibra_bench::report::RunInfo;
+use fastlibra_bench::workload::dgg::{self, DggWorkloadError, DggWorkloadParams};
+use fastlibra_bench::workload::{self, SYNTHETIC_WORKLOADS, WorkloadError, WorkloadParams};
+use fastlibra_kernels::HardwareConfig;
+use fastlibra_runtime::sim::{POLICIES, SimOptions};
+use fastlibra_runtime::workload::Workload;
+
+use super::{BenchArgs, BenchError};
+
+/// The backends `--backend` accepts.
+const BACKENDS: [&str; 1] = ["sim"];
+
+/// Default arrival window, s: with the default DGG rate, the three main policies finish in
+/// well under a minute of wall time in a release build on two cores.
+pub const DEFAULT_DURATION_S: f64 = 120.0;
+
+/// Default DGG rate, user queries/s: loads the simulated H100 moderately (queues form at
+/// bursts, none of the main policies is overloaded).
+pub const DEFAULT_DGG_RATE: f64 = 10.0;
+
+/// Default adapter count of the synthetic workloads.
+pub const DEFAULT_LORAS: u32 = 100;
+
+/// Most grid points (`--rate` × `--loras`) in one run.
+pub const MAX_POINTS: usize = 64;
+
+/// What to print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Progress bars (on a terminal), progress lines, the table and the output folder.
+    Normal,
+    /// The output folder only.
+    Quiet,
+    /// The JSON report only.
+    Json,
+}
+
+/// Which generator makes a point's workload.
+#[derive(Clone, Debug)]
+pub enum WorkloadSpec {
+    /// `chatbot`, `translation` or `agents`.
+    Synthetic {
+        /// Generator name.
+        name: String,
+        /// Parameters (rate and adapter count set per point).
+        params: WorkloadParams,
+    },
+    /// DGG call graphs.
+    Dgg {
+        /// Graphs folder, or the built-in services.
+        graphs: Option<PathBuf>,
+        /// Parameters (rate set per point).
+        params: DggWorkloadParams,
+        /// Seed.
+        seed: u64,
+    },
+}
+
+impl WorkloadSpec {
+    /// The workload at `rate` with `loras` adapters (ignored by DGG). `Ok(None)` when no
+    /// request arrives.
+    pub fn generate(&self, rate: f64, loras: u32) -> Result<Option<Workload>, BenchError> {
+        match self {
+            WorkloadSpec::Synthetic { name, params } => {
+                let params = WorkloadParams {
+                    rate_per_s: rate,
+                    lora_count: loras,
+                    ..params.clone()
+                };
+                match workload::by_name(name, &params) {
+                    Ok(w) => Ok(Some(w)),
+                    Err(WorkloadError::Empty { .. }) => Ok(None),
+                    Err(e) => Err(BenchError::Workload(e)),
+                }
+            }
+            WorkloadSpec::Dgg {
+                graphs,
+                params,
+                seed,
+            } => {
+                let params = DggWorkloadParams {
+                    rate_per_s: rate,
+                    ..params.clone()
+                };
+                match dgg::workload(graphs.as_deref(), &params, *seed) {
+                    Ok(w) => Ok(Some(w)),
+                    Err(DggWorkloadError::Empty(m)) if m.starts_with("no query arrived") => {
+                        Ok(None)
+                    }
+                    Err(e) => Err(BenchError::Dgg(e)),
+                }
+            }
+        }
+    }
+
+    /// The unit of the rate, for labels.
+    pub fn rate_unit(&self) -> &'static str {
+        match self {
+            WorkloadSpec::Dgg { .. } => "queries/s",
+            WorkloadSpec::Synthetic { name, .. } if name == "translation" => "requests/s",
+            WorkloadSpec::Synthetic { .. } => "sessions/s",
+        }
+    }
+}
+
+/// A checked benchmark, ready to run.
+pub struct Plan {
+    /// The run's fixed parameters (rate and loras of the first point).
+    pub run: RunInfo,
+    /// Policies, in run order.
+    pub policies: Vec<&'static str>,
+    /// How to make a point's workload.
+    pub workload: WorkloadSpec,
+    /// Rates, ascending.
+    pub rates: Vec<f64>,
+    /// Adapter counts, ascending (one entry for DGG, where the graphs decide it).
+    pub loras: Vec<u32>,
+    /// Simulator options (progress set per run).
+    pub options: SimOptions,
+    /// `--find-peak` settings.
+    pub peak: Option<PeakConfig>,
+    /// Output folder.
+    pub out: PathBuf,
+    /// What to print.
+    pub output: Output,
+}
+
+impl Plan {
+    /// Whether more than one point runs.
+    pub fn is_sweep(&self) -> bool {
+        self.rates.len() * self.loras.len() > 1
+    }
+}
+
+/// Checks every flag and builds the plan; runs nothing and writes nothing.
+pub fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
+    check_backend(&args.backend)?;
+    let is_dgg = check_workload(&args)?;
+    let policies = check_policies(&args.policies)?;
+    let rates = rates(&args, is_dgg)?;
+    let loras = loras(&args, is_dgg)?;
+    if rates.len() * loras.len() > MAX_POINTS {
+        return Err(BenchError::TooManyPoints {
+            points: rates.len() * loras.len(),
+            max: MAX_POINTS,
+        });
+    }
+    if !(args.duration.is_finite() && args.duration > 0.0) {
+        return Err(bad_number(
+            "duration",
+            "a positive number of seconds",
+            args.duration,
+        ));
+    }
+    let peak = peak_config(&args)?;
+    let workload = workload_spec(&args, is_dgg, rates[0], loras[0])?;
+    let hardware = hardware(&args)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("bench-out/{}-{}", args.workload, args.seed)));
+    let output = match (args.quiet, args.json) {
+        (_, true) => Output::Json,
+        (true, false) => Output::Quiet,
+        (false, false) => Output::Normal,
+    };
+    let run = RunInfo {
+        backend: args.backend,
+        workload: args.workload,
+        model: args.model,
+        gpu: args.gpu,
+        seed: args.seed,
+        rate: rates[0],
+        loras: loras[0],
+        duration_s: args.duration,
+    };
+    let options = SimOptions {
+        hardware,
+        seed: args.seed,
+        check_invariants: false,
+        lora_fraction: None,
+        progress: None,
+    };
+    Ok(Plan {
+        run,
+        policies,
+        workload,
+        rates,
+        loras,
+        options,
+        peak,
+        out,
+        output,
+    })
+}
+
+fn check_backend(name: &str) -> Result<(), BenchError> {
+    if BACKENDS.contains(&name) {
+        return Ok(());
+    }
+    Err(BenchError::UnknownBackend {
+        name: name.to_string(),
+        valid: BACKENDS.join(", "),
+    })
+}
+
+/// Checks the workload name and the flags tied to it; returns whether it is `dgg`.
+fn check_workload(args: &BenchArgs) -> Result<bool, BenchError> {
+    let name = args.workload.as_str();
+    if name == dgg::NAME {
+        if !args.loras.is_empty() {
+            return Err(BenchError::LorasWithDgg);
+        }
+        return Ok(true);
+    }
+    if !SYNTHETIC_WORKLOADS.contains(&name) {
+        let mut valid = vec![dgg::NAME];
+        valid.extend(SYNTHETIC_WORKLOADS);
+        return Err(BenchError::Workload(WorkloadError::UnknownWorkload {
+            name: name.to_string(),
+            valid: valid.join(", "),
+        }));
+    }
+    if args.graphs.is_some() {
+        return Err(BenchError::GraphsWithoutDgg(name.to_string()));
+    }
+    Ok(false)
+}
+
+/// Maps each name to its entry in [`POLICIES`], rejecting unknown and repeated names.
+fn check_policies(names: &[String]) -> Result<Vec<&'static str>, BenchError> {
+    let mut policies: Vec<&'static str> = Vec::with_capacity(names.len());
+    for name in names {
+        let name = name.trim();
+        let Some(&policy) = POLICIES.iter().find(|p| **p == name) else {
+            return Err(BenchError::UnknownPolicy {
+                name: name.to_string(),
+                valid: POLICIES.join(", "),
+            });
+        };
+        if policies.contains(&policy) {
+            return Err(BenchError::DuplicatePolicy(policy.to_string()));
+        }
+        policies.push(policy);
+    }
+    Ok(policies)
+}
+
+/// The rates, checked, without repeats, ascending.
+fn rates(args: &BenchArgs, is_dgg: bool) -> Result<Vec<f64>, BenchError> {
+    if args.rate.is_empty() {
+        let default = if is_dgg {
+            DEFAULT_DGG_RATE
+        } else {
+            WorkloadParams::default().rate_per_s
+        };
+        return Ok(vec![default]);
+    }
+    let mut rates = args.rate.clone();
+    for &r in &rates {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(bad_number(
+                "rate",
+                "a positive number of arrivals per second",
+                r,
+            ));
+        }
+    }
+    rates.sort_by(f64::total_cmp);
+    if let Some(w) = rates.windows(2).find(|w| w[0] == w[1]) {
+        return Err(BenchError::DuplicateValue {
+            flag: "rate",
+            value: w[0].to_string(),
+        });
+    }
+    Ok(rates)
+}
+
+/// The adapter counts, checked, without repeats, ascending; `[0]` for DGG (decided later).
+fn loras(args: &BenchArgs, is_dgg: bool) -> Result<Vec<u32>, BenchError> {
+    if is_dgg {
+        return Ok(vec![0]);
+    }
+    if args.loras.is_empty() {
+        return Ok(vec![DEFAULT_LORAS]);
+    }
+    let mut loras = args.loras.clone();
+    if loras.contains(&0) {
+        return Err(bad_number("loras", "at least 1", 0));
+    }
+    loras.sort_unstable();
+    if let Some(w) = loras.windows(2).find(|w| w[0] == w[1]) {
+        return Err(BenchError::DuplicateValue {
+            flag: "loras",
+            value: w[0].to_string(),
+        });
+    }
+    Ok(loras)
+}
+
+fn peak_config(args: &BenchArgs) -> Result<Option<PeakConfig>, BenchError> {
+    if !(args.threshold_ms.is_finite() && args.threshold_ms > 0.0) {
+        return Err(bad_number(
+            "threshold-ms",
+            "a positive number of milliseconds",
+            args.threshold_ms,
+        ));
+    }
+    if !(args.peak_tolerance.is_finite() && args.peak_tolerance > 0.0 && args.peak_tolerance < 1.0)
+    {
+        return Err(bad_number(
+            "peak-tolerance",
+            "a fraction between 0 and 1 (exclusive)",
+            args.peak_tolerance,
+        ));
+    }
+    Ok(args.find_peak.then(|| PeakConfig {
+        threshold_ms: args.threshold_ms,
+        rel_tolerance: args.peak_tolerance,
+        ..PeakConfig::default()
+    }))
+}
+
+fn workload_spec(
+    args: &BenchArgs,
+    is_dgg: bool,
+    rate: f64,
+    loras: u32,
+) -> Result<WorkloadSpec, BenchError> {
+    if is_dgg {
+        let params = DggWorkloadParams {
+            rate_per_s: rate,
+            duration_s: args.duration,
+            ..DggWorkloadParams::default()
+        };
+        params.validate().map_err(BenchError::Dgg)?;
+        if let Some(dir) = &args.graphs
+            && !dir.is_dir()
+        {
+            return Err(BenchError::GraphsNotAFolder(dir.display().to_string()));
+        }
+        return Ok(WorkloadSpec::Dgg {
+            graphs: args.graphs.clone(),
+            params,
+            seed: args.seed,
+        });
+    }
+    let params = WorkloadParams {
+        lora_count: loras,
+        rate_per_s: rate,
+        duration_s: args.duration,
+        seed: args.seed,
+        ..WorkloadParams::default()
+    };
+    params.validate().map_err(BenchError::Workload)?;
+    Ok(WorkloadSpec::Synthetic {
+        name: args.workload.clone(),
+        params,
+    })
+}
+
+fn bad_number(flag: &'static str, requirement: &'static str, value: impl ToString) -> BenchError {
+    BenchError::BadNumber {
+        flag,
+        requirement,
+        value: value.to_string(),
+    }
+}
+
+fn hardware(args: &BenchArgs) -> Result<HardwareConfig, BenchError> {
+    let presets =
+        HardwareConfig::from_presets(&args.model, &args.gpu).map_err(BenchError::Hardware)?;
+    let Some(path) = &args.config else {
+        return Ok(presets);
+    };
+    presets
+        .with_toml_file(path)
+        .map_err(|source| BenchError::Config {
+            path: path.display().to_string(),
+            source,
+        })
+}
