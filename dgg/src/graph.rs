@@ -1,7 +1,9 @@
 //! Call graphs as the rest of the crate sees them: named nodes with role labels, weighted and
 //! typed edges, and the number of traces (or generated queries) that had exactly this shape.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
+
+use crate::digraph::Topology;
 
 /// The name of the virtual caller of every entry call.
 pub const USER: &str = "USER";
@@ -100,26 +102,9 @@ impl CallGraph {
     /// Breadth-first depth of every node reachable from [`USER`] (`USER` has depth 1, the entry
     /// microservice depth 2), in a sorted map.
     pub fn depths(&self) -> BTreeMap<&str, u32> {
-        let mut children: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for e in &self.edges {
-            children
-                .entry(e.source.as_str())
-                .or_default()
-                .push(e.target.as_str());
-        }
-        let mut depth = BTreeMap::new();
-        depth.insert(USER, 1u32);
-        let mut queue = VecDeque::from([USER]);
-        while let Some(n) = queue.pop_front() {
-            let d = depth[n];
-            for &c in children.get(n).map(Vec::as_slice).unwrap_or(&[]) {
-                if !depth.contains_key(c) {
-                    depth.insert(c, d + 1);
-                    queue.push_back(c);
-                }
-            }
-        }
-        depth
+        let edges = self.edges.iter();
+        let g = Topology::from_edges(edges.map(|e| (e.source.as_str(), e.target.as_str())));
+        g.bfs_depths(USER).into_iter().collect()
     }
 }
 

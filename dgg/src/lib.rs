@@ -32,6 +32,7 @@
 pub mod builtin;
 pub mod compare;
 pub mod dataset;
+pub mod digraph;
 pub mod error;
 pub mod generator;
 pub mod graph;

@@ -285,6 +285,11 @@ fn generate_cluster(
 }
 
 /// Expands one call graph breadth-first from `USER`.
+///
+/// Hand-rolled rather than a petgraph traversal: the graph does not exist yet (each node's
+/// children come from a draw), the output is the edge list itself (the key that merges
+/// identical graphs), and this runs for every query (about 0.5 µs per graph), so a petgraph
+/// graph per draw would only add allocations.
 fn expand(cm: &ClusterModel, model: &ServiceModel, rng: &mut ChaCha8Rng) -> Vec<GenEdge> {
     let mut edges = Vec::new();
     let mut expanded: FxHashSet<u32> = FxHashSet::default();
@@ -373,6 +378,11 @@ fn to_call_graph(cm: &ClusterModel, edges: &[GenEdge], num: u64) -> CallGraph {
 
 /// The union of `graphs` (edges keyed by source, target and call type, maximum weight), with
 /// `num` the sum of theirs; nodes and edges sorted by name.
+///
+/// A `BTreeMap` keyed by (source, target, call type) rather than a petgraph graph: it is the
+/// union, the maximum and the sorted output order at once, and it keeps parallel edges of
+/// different call types apart (a `GraphMap` keys edges by their ends only and iterates in
+/// insertion order, so it would need a map per edge and a sort afterwards).
 pub fn dependency_graph(graphs: &[CallGraph]) -> CallGraph {
     let mut nodes: BTreeMap<&str, Option<Label>> = BTreeMap::new();
     let mut edges: BTreeMap<(&str, &str, &str), u32> = BTreeMap::new();

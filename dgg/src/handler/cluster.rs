@@ -7,18 +7,16 @@
 //! and the silhouette work on them directly in O(services × features). Feature vectors are
 //! L2-normalized, which is the kernel's `normalize=True`.
 
+use petgraph::Direction::{Incoming, Outgoing};
+use petgraph::graph::DiGraph;
+use petgraph::visit::EdgeRef;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rustc_hash::FxHashMap;
 
-/// A labelled directed graph for the kernel: node labels, and edges `(source, target, type)`.
-#[derive(Clone, Debug, Default)]
-pub struct KernelGraph {
-    /// Label of each node.
-    pub labels: Vec<u32>,
-    /// Edges between node indices, with an edge label.
-    pub edges: Vec<(u32, u32, u32)>,
-}
+/// A labelled directed graph for the kernel: a node's weight is its label, an edge's weight its
+/// label (the call type). Node indices fix the order in which new WL labels are numbered.
+pub type KernelGraph = DiGraph<u32, u32>;
 
 /// A sparse unit vector: sorted `(feature, value)`.
 pub type Sparse = Vec<(u32, f64)>;
@@ -33,8 +31,7 @@ pub fn wl_features(graphs: &[KernelGraph], iterations: usize) -> Vec<Sparse> {
     let mut current: Vec<Vec<u32>> = Vec::with_capacity(graphs.len());
     for (g, c) in graphs.iter().zip(counts.iter_mut()) {
         let labels: Vec<u32> = g
-            .labels
-            .iter()
+            .node_weights()
             .map(|&l| {
                 let n = dict.len() as u32;
                 *dict.entry((l, Vec::new())).or_insert(n)
@@ -47,18 +44,20 @@ pub fn wl_features(graphs: &[KernelGraph], iterations: usize) -> Vec<Sparse> {
     }
     for _ in 0..iterations {
         for ((g, labels), c) in graphs.iter().zip(current.iter_mut()).zip(counts.iter_mut()) {
-            let mut neigh: Vec<Vec<(u8, u32, u32)>> = vec![Vec::new(); labels.len()];
-            for &(s, t, e) in &g.edges {
-                neigh[s as usize].push((0, e, labels[t as usize]));
-                neigh[t as usize].push((1, e, labels[s as usize]));
-            }
-            let next: Vec<u32> = labels
-                .iter()
-                .zip(neigh)
-                .map(|(&l, mut n)| {
-                    n.sort_unstable();
+            // A node's neighbourhood: out-edges then in-edges (a self-loop is both), sorted.
+            let next: Vec<u32> = g
+                .node_indices()
+                .map(|n| {
+                    let out = g
+                        .edges_directed(n, Outgoing)
+                        .map(|e| (0u8, *e.weight(), labels[e.target().index()]));
+                    let inc = g
+                        .edges_directed(n, Incoming)
+                        .map(|e| (1u8, *e.weight(), labels[e.source().index()]));
+                    let mut sig: Vec<(u8, u32, u32)> = out.chain(inc).collect();
+                    sig.sort_unstable();
                     let id = dict.len() as u32;
-                    *dict.entry((l, n)).or_insert(id)
+                    *dict.entry((labels[n.index()], sig)).or_insert(id)
                 })
                 .collect();
             for &l in &next {
@@ -299,10 +298,12 @@ mod tests {
     use super::*;
 
     fn chain(len: u32, label: u32) -> KernelGraph {
-        KernelGraph {
-            labels: vec![label; len as usize],
-            edges: (1..len).map(|i| (i - 1, i, 0)).collect(),
+        let mut g = KernelGraph::default();
+        for _ in 0..len {
+            g.add_node(label);
         }
+        g.extend_with_edges((1..len).map(|i| (i - 1, i, 0)));
+        g
     }
 
     #[test]

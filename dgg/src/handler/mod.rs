@@ -23,6 +23,7 @@ pub mod trace;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use petgraph::graph::NodeIndex;
 use rustc_hash::FxHashMap;
 
 use crate::dataset::{REAL_DIR, SERVICE_INFO, ServiceInfo, write_service_info};
@@ -293,17 +294,17 @@ fn kernel_graph(corpus: &Corpus, labels: &FxHashMap<u32, Label>, svc: &KeptServi
             .position(|&l| Some(&l) == labels.get(&ms))
             .unwrap_or(5) as u32
     };
-    KernelGraph {
-        labels: index
-            .keys()
-            .map(|&(ms, iface)| label_id(ms) * 2 + u32::from(iface != NONE))
-            .collect(),
-        edges: edges
-            .iter()
-            .map(|(s, t, r)| {
-                let ty = types.binary_search(&r.as_slice()).unwrap_or(0) as u32;
-                (index[s], index[t], ty)
-            })
-            .collect(),
+    let mut g = KernelGraph::with_capacity(index.len(), edges.len());
+    for &(ms, iface) in index.keys() {
+        g.add_node(label_id(ms) * 2 + u32::from(iface != NONE));
     }
+    for (s, t, r) in &edges {
+        let ty = types.binary_search(&r.as_slice()).unwrap_or(0) as u32;
+        g.add_edge(
+            NodeIndex::new(index[s] as usize),
+            NodeIndex::new(index[t] as usize),
+            ty,
+        );
+    }
+    g
 }

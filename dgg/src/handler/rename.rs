@@ -10,13 +10,14 @@
 //! Interfaces are ranked the same way. Ties are broken by the original name (the reference
 //! keeps first-seen order).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap;
 
 use super::corpus::{Corpus, KeptService};
 use super::intern::NONE;
 use super::trace::NodeKey;
+use crate::digraph::Topology;
 use crate::graph::{CallGraph, Edge, Label, Node};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -45,13 +46,14 @@ impl Renamer {
         let label = |ms: u32| labels.get(&ms).copied().unwrap_or(Label::Normal);
         let mut node_num: BTreeMap<u32, u64> = BTreeMap::new();
         let mut func_num: BTreeMap<u32, u64> = BTreeMap::new();
-        let mut adj: BTreeMap<NodeKey, BTreeSet<NodeKey>> = BTreeMap::new();
+        // The service's dependency graph: the union of its kept graphs.
+        let mut deps: Topology<NodeKey> = Topology::default();
         for (g, num) in &svc.graphs {
             let mut nodes: BTreeSet<NodeKey> = BTreeSet::new();
             for e in g {
                 nodes.insert(e.source);
                 nodes.insert(e.target);
-                adj.entry(e.source).or_default().insert(e.target);
+                deps.add_edge(e.source, e.target);
             }
             for (ms, iface) in nodes {
                 *node_num.entry(ms).or_default() += num;
@@ -60,7 +62,7 @@ impl Renamer {
                 }
             }
         }
-        let depth = bfs_depths(&adj, user);
+        let depth = ms_depths(&deps, user);
         // Microservices.
         let mut used: BTreeMap<Group, BTreeSet<u32>> = BTreeMap::new();
         let mut fresh: BTreeMap<Group, Vec<u32>> = BTreeMap::new();
@@ -180,22 +182,12 @@ impl Renamer {
 }
 
 /// Breadth-first depth per microservice (the smallest over its interfaces), `USER` at 1.
-fn bfs_depths(
-    adj: &BTreeMap<NodeKey, BTreeSet<NodeKey>>,
-    user: Option<u32>,
-) -> FxHashMap<u32, u32> {
+fn ms_depths(deps: &Topology<NodeKey>, user: Option<u32>) -> FxHashMap<u32, u32> {
     let mut depth: FxHashMap<u32, u32> = FxHashMap::default();
     let Some(user) = user else { return depth };
-    let mut seen: BTreeSet<NodeKey> = BTreeSet::new();
-    let mut queue = VecDeque::from([((user, NONE), 1u32)]);
-    seen.insert((user, NONE));
-    while let Some((node, d)) = queue.pop_front() {
-        depth.entry(node.0).or_insert(d);
-        for &next in adj.get(&node).into_iter().flatten() {
-            if seen.insert(next) {
-                queue.push_back((next, d + 1));
-            }
-        }
+    for ((ms, _), d) in deps.bfs_depths((user, NONE)) {
+        // Visiting order is by depth, so the first interface seen is the shallowest.
+        depth.entry(ms).or_insert(d);
     }
     depth
 }

@@ -140,6 +140,9 @@ fn build_sorted(
     rows: &mut [Row],
     known: &Known,
 ) -> Result<(u32, Vec<RawEdge>), DropReason> {
+    // The rpc ids form a tree; sorting them makes the duplicate check a scan and the parent
+    // lookup a binary search. This runs for every trace (millions per file), so it stays on
+    // the rows rather than building a petgraph tree per trace.
     rows.sort_unstable_by(|a, b| t.rpc(a).cmp(t.rpc(b)));
     let root = rows
         .iter()
