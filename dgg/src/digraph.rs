@@ -111,8 +111,8 @@ mod tests {
         while let Some(n) = queue.pop_front() {
             let d = depth[&n];
             for &(_, c) in edges.iter().filter(|e| e.0 == n) {
-                if !depth.contains_key(&c) {
-                    depth.insert(c, d + 1);
+                if let std::collections::btree_map::Entry::Vacant(v) = depth.entry(c) {
+                    v.insert(d + 1);
                     queue.push_back(c);
                 }
             }
