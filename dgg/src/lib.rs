@@ -24,6 +24,7 @@
 //! - [`compare`] measures how close two sets of call graphs are, per cluster.
 //! - [`synth`] turns call graphs back into trace rows (tests, benchmarks).
 //! - [`builtin`] holds a few call graphs written for this project, the default workload.
+//! - [`fuzz_entry`] runs the parsers on arbitrary bytes for the fuzz targets.
 //!
 //! Files use the reference's JSON schemas ([`json`]), so graphs move freely between the
 //! reference's Python code and this crate. All randomness comes from seeded ChaCha streams and
@@ -34,6 +35,7 @@ pub mod compare;
 pub mod dataset;
 pub mod digraph;
 pub mod error;
+pub mod fuzz_entry;
 pub mod generator;
 pub mod graph;
 pub mod handler;

@@ -28,7 +28,7 @@ use rustc_hash::FxHashMap;
 
 use crate::dataset::{REAL_DIR, SERVICE_INFO, ServiceInfo, write_service_info};
 use crate::error::{DggError, Result};
-use crate::graph::Label;
+use crate::graph::{CallGraph, Label};
 use crate::json;
 use cluster::KernelGraph;
 use corpus::{Corpus, KeptService};
@@ -115,6 +115,34 @@ impl HandleReport {
 
 /// Reads trace files into distinct call graphs per service.
 pub fn read_traces(paths: &[PathBuf], opts: &HandleOptions) -> Result<(Corpus, HandleReport)> {
+    read_sources(paths, opts, |c, path, strings, sink| {
+        c.read_file(path, strings, sink)
+    })
+}
+
+/// Like [`read_traces`] for one trace CSV already in memory; `name` only names it in errors
+/// and row examples.
+pub fn read_trace_bytes(
+    name: &Path,
+    bytes: &[u8],
+    opts: &HandleOptions,
+) -> Result<(Corpus, HandleReport)> {
+    read_sources(&[name.to_path_buf()], opts, |c, path, strings, sink| {
+        c.read_from(path, bytes, strings, sink)
+    })
+}
+
+/// Reads every source with `read` (a collector, the source's name, the names, the sink).
+fn read_sources(
+    paths: &[PathBuf],
+    opts: &HandleOptions,
+    mut read: impl FnMut(
+        &mut Collector,
+        &Path,
+        &mut intern::Interner,
+        &mut dyn FnMut(trace::PendingTrace),
+    ) -> Result<()>,
+) -> Result<(Corpus, HandleReport)> {
     let mut corpus = Corpus::default();
     let mut report = HandleReport::default();
     let known = Known::new(&mut corpus.strings);
@@ -123,7 +151,7 @@ pub fn read_traces(paths: &[PathBuf], opts: &HandleOptions) -> Result<(Corpus, H
     let mut used_files = 0;
     for path in paths {
         let mut sink = |t: trace::PendingTrace| finished.push(t);
-        match collector.read_file(path, &mut corpus.strings, &mut sink) {
+        match read(&mut collector, path, &mut corpus.strings, &mut sink) {
             Ok(()) => used_files += 1,
             Err(e) => report.file_errors.push(e.to_string()),
         }
@@ -168,13 +196,57 @@ pub fn handle(paths: &[PathBuf], out: &Path, opts: &HandleOptions) -> Result<Han
     write_output(&corpus, report, out, opts)
 }
 
+/// One service of the handler's output, renamed, before it is written.
+#[derive(Clone, Debug)]
+pub struct RenamedService {
+    /// Cluster (`type{cluster}`).
+    pub cluster: usize,
+    /// Its `service_info.csv` row (`service` is the folder name).
+    pub info: ServiceInfo,
+    /// Its kept call graphs with renamed nodes, most frequent first (`graph1.json`, …).
+    pub graphs: Vec<CallGraph>,
+}
+
 /// Labels, filters, clusters, renames and writes the corpus to `out`.
 pub fn write_output(
+    corpus: &Corpus,
+    report: HandleReport,
+    out: &Path,
+    opts: &HandleOptions,
+) -> Result<HandleReport> {
+    let (services, report) = build_output(corpus, report, out, opts)?;
+    let root = out.join(REAL_DIR);
+    for svc in &services {
+        let dir = root
+            .join(format!("type{}", svc.cluster))
+            .join(&svc.info.service);
+        for (i, g) in svc.graphs.iter().enumerate() {
+            json::write_file(
+                &dir.join(format!("graph{}.json", i + 1)),
+                &json::real_json(g),
+            )?;
+        }
+    }
+    let mut infos: Vec<ServiceInfo> = services.into_iter().map(|s| s.info).collect();
+    infos.sort_by(|a, b| {
+        b.top90_trace_num
+            .cmp(&a.top90_trace_num)
+            .then_with(|| a.service.cmp(&b.service))
+    });
+    write_service_info(&out.join(SERVICE_INFO), &infos)?;
+    Ok(report)
+}
+
+/// Labels, filters, clusters and renames the corpus, in memory: the services in renaming
+/// order (clusters by descending traces, then services by descending traces), and the report
+/// with the clusters, services and graphs filled in. An error naming `out` when no trace
+/// passed the checks.
+pub fn build_output(
     corpus: &Corpus,
     mut report: HandleReport,
     out: &Path,
     opts: &HandleOptions,
-) -> Result<HandleReport> {
+) -> Result<(Vec<RenamedService>, HandleReport)> {
     let labels = labels::label_microservices(corpus);
     let kept = corpus.top90();
     if kept.is_empty() {
@@ -205,37 +277,28 @@ pub fn write_output(
         )
     });
     let mut renamer = rename::Renamer::default();
-    let mut infos = Vec::new();
-    let root = out.join(REAL_DIR);
+    let mut services = Vec::new();
     for (k, mut svcs) in order.into_iter().enumerate() {
         svcs.sort_by_cached_key(|s| (std::cmp::Reverse(top(s)), s.name.clone()));
         for svc in svcs {
             let graphs = renamer.rename_service(corpus, &labels, svc);
-            let dir = root.join(format!("type{k}")).join(safe_name(&svc.name));
-            for (i, g) in graphs.iter().enumerate() {
-                json::write_file(
-                    &dir.join(format!("graph{}.json", i + 1)),
-                    &json::real_json(g),
-                )?;
-            }
             report.graphs_written += graphs.len();
-            infos.push(ServiceInfo {
+            let info = ServiceInfo {
                 service: safe_name(&svc.name),
                 top90_trace_num: top(svc),
                 top90_cg_num: graphs.len() as u64,
                 ms_num: ms_count(svc),
                 label: k as u32,
+            };
+            services.push(RenamedService {
+                cluster: k,
+                info,
+                graphs,
             });
         }
     }
-    infos.sort_by(|a, b| {
-        b.top90_trace_num
-            .cmp(&a.top90_trace_num)
-            .then_with(|| a.service.cmp(&b.service))
-    });
-    report.services = infos.len();
-    write_service_info(&out.join(SERVICE_INFO), &infos)?;
-    Ok(report)
+    report.services = services.len();
+    Ok((services, report))
 }
 
 /// A service name usable as a folder name.

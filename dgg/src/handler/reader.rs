@@ -8,6 +8,7 @@
 //! counted as dropped.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::io::Read;
 use std::path::Path;
 
 use rustc_hash::FxHashMap;
@@ -142,10 +143,23 @@ impl Collector {
         sink: &mut dyn FnMut(PendingTrace),
     ) -> Result<()> {
         let file = std::fs::File::open(path).map_err(|e| DggError::io(path, e))?;
+        let file = std::io::BufReader::with_capacity(1 << 20, file);
+        self.read_from(path, file, strings, sink)
+    }
+
+    /// Reads CSV from `input` (`path` only names it in errors and row examples), handing
+    /// finished traces to `sink`.
+    pub fn read_from(
+        &mut self,
+        path: &Path,
+        input: impl Read,
+        strings: &mut Interner,
+        sink: &mut dyn FnMut(PendingTrace),
+    ) -> Result<()> {
         let mut rdr = csv::ReaderBuilder::new()
             .flexible(true)
             .buffer_capacity(1 << 20)
-            .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+            .from_reader(input);
         let header = rdr
             .byte_headers()
             .map_err(|e| DggError::Csv {
