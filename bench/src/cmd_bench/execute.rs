@@ -120,8 +120,13 @@ fn find_peaks(
                     "find-peak {policy}: probe {probe_no} @ {}",
                     rate_label(plan, rate)
                 );
+                let started = std::time::Instant::now();
                 let result = simulate(plan, progress, &workload, policy, label)?;
-                Ok(measure(&result))
+                let m = measure(&result);
+                if plan.output == Output::Normal {
+                    progress.println(&probe_line(plan, policy, rate, m.as_ref(), config, started));
+                }
+                Ok(m)
             })?;
             if plan.output == Output::Normal {
                 let peak = outcome
@@ -142,6 +147,34 @@ fn find_peaks(
         }
     }
     Ok(runs)
+}
+
+fn probe_line(
+    plan: &Plan,
+    policy: &str,
+    rate: f64,
+    m: Option<&Measurement>,
+    config: &PeakConfig,
+    started: std::time::Instant,
+) -> String {
+    let what = m.map_or_else(
+        || "no request".to_string(),
+        |m| {
+            let below = m.mean_ttft_ms < config.threshold_ms
+                && m.failed_fraction <= config.max_failed_fraction;
+            format!(
+                "mean TTFT {:.1} ms, {:.1} % failed: {}",
+                m.mean_ttft_ms,
+                m.failed_fraction * 100.0,
+                if below { "below" } else { "above" }
+            )
+        },
+    );
+    format!(
+        "  probe {policy} @ {}: {what} ({:.1} s)",
+        rate_label(plan, rate),
+        started.elapsed().as_secs_f64()
+    )
 }
 
 /// Mean TTFT and failed share of a run; `None` when it had no request.

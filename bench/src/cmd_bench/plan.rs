@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use fastlibra_bench::peak::PeakConfig;
 use fastlibra_bench::report::RunInfo;
+use fastlibra_bench::report::markdown;
 use fastlibra_bench::workload::dgg::{self, DggWorkloadError, DggWorkloadParams};
 use fastlibra_bench::workload::{self, SYNTHETIC_WORKLOADS, WorkloadError, WorkloadParams};
 use fastlibra_kernels::HardwareConfig;
@@ -101,9 +102,8 @@ impl WorkloadSpec {
     /// The unit of the rate, for labels.
     pub fn rate_unit(&self) -> &'static str {
         match self {
-            WorkloadSpec::Dgg { .. } => "queries/s",
-            WorkloadSpec::Synthetic { name, .. } if name == "translation" => "requests/s",
-            WorkloadSpec::Synthetic { .. } => "sessions/s",
+            WorkloadSpec::Dgg { .. } => markdown::rate_unit(dgg::NAME),
+            WorkloadSpec::Synthetic { name, .. } => markdown::rate_unit(name),
         }
     }
 }

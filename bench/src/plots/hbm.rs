@@ -11,6 +11,9 @@ use crate::report::series::HbmPoint;
 /// Height of one policy's panel, px.
 const PANEL_HEIGHT: u32 = 300;
 
+/// Height of the legend strip under the title, px.
+const LEGEND_HEIGHT: u32 = 30;
+
 /// Color of LoRA adapters.
 pub const LORA: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
 /// Color of valid KV.
@@ -24,12 +27,14 @@ pub fn render(series: &[(&str, Vec<HbmPoint>)], end_s: f64) -> Result<String, Re
     let panels = series.len().max(1);
     let mut svg = String::new();
     {
-        let height = PANEL_HEIGHT * panels as u32 + 50;
+        let height = PANEL_HEIGHT * panels as u32 + 50 + LEGEND_HEIGHT;
         let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
         let root = root
             .titled("HBM use over time", (FONT, 24))
             .map_err(|e| err(&e))?;
+        let (key, root) = root.split_vertically(LEGEND_HEIGHT);
+        legend(&key).map_err(|e| err(&e))?;
         let areas = root.split_evenly((panels, 1));
         for ((policy, points), area) in series.iter().zip(&areas) {
             panel(area, policy, points, end_s.max(1e-3)).map_err(|e| err(&e))?;
@@ -39,10 +44,28 @@ pub fn render(series: &[(&str, Vec<HbmPoint>)], end_s: f64) -> Result<String, Re
     Ok(svg)
 }
 
-/// A band of the stack: legend label, color, and the height of its top edge (a share).
+/// A band of the stack: name, color, and the height of its top edge (a share).
 type Layer = (&'static str, RGBColor, fn(&HbmPoint) -> f64);
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+/// One legend for every panel, in a strip under the title (so it hides no data).
+fn legend(area: &Area<'_>) -> Result<(), Box<dyn std::error::Error + 'static>> {
+    let entries = [
+        ("LoRA adapters", LORA),
+        ("valid KV (adapter in HBM)", KV_VALID),
+        ("invalid KV (adapter not in HBM)", KV_INVALID),
+    ];
+    let mut x = 110;
+    for (label, color) in entries {
+        area.draw(&Rectangle::new([(x, 8), (x + 18, 22)], color.filled()))
+            .map_err(|e| e.to_string())?;
+        area.draw(&Text::new(label, (x + 26, 7), (FONT, 16)))
+            .map_err(|e| e.to_string())?;
+        x += 40 + 9 * label.len() as i32;
+    }
+    Ok(())
+}
 
 fn panel(
     area: &Area<'_>,
@@ -75,21 +98,11 @@ fn panel(
         ("valid KV", KV_VALID, |p| p.lora + p.kv_valid),
         ("LoRA adapters", LORA, |p| p.lora),
     ];
-    for (label, color, top) in layers {
+    for (_, color, top) in layers {
         let line: Vec<(f64, f64)> = points.iter().map(|p| (p.t_s, top(p) * 100.0)).collect();
         chart
             .draw_series(AreaSeries::new(line, 0.0, color.filled()).border_style(color))
-            .map_err(|e| e.to_string())?
-            .label(label)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.filled()));
+            .map_err(|e| e.to_string())?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font((FONT, 14))
-        .draw()
-        .map_err(|e| e.to_string())?;
     Ok(())
 }

@@ -36,11 +36,25 @@ pub fn render(report: &Report, order: &[&str], layout: &Layout<'_>) -> String {
     out
 }
 
+/// The unit of a workload's arrival rate.
+pub fn rate_unit(workload: &str) -> &'static str {
+    match workload {
+        "dgg" => "queries/s",
+        "translation" => "requests/s",
+        _ => "sessions/s",
+    }
+}
+
 fn describe(run: &RunInfo, sweep: bool) -> String {
     let point = if sweep {
         "a grid of rates and LoRA counts (below)".to_string()
     } else {
-        format!("{} arrivals/s, {} LoRA adapters", tick(run.rate), run.loras)
+        format!(
+            "{} {}, {} LoRA adapters",
+            tick(run.rate),
+            rate_unit(&run.workload),
+            run.loras
+        )
     };
     format!(
         "Workload `{}` on `{}` / `{}`, seed {}, {point}, {} s of arrivals. Backend `{}`: \
@@ -62,6 +76,7 @@ fn tick(v: f64) -> String {
 
 fn single(out: &mut String, report: &Report, order: &[&str]) {
     table(out, report, order);
+    peak_section(out, report);
     let _ = writeln!(out, "\n## Plots\n");
     for (title, file) in [
         ("TTFT distribution", plots::TTFT_CDF),
@@ -96,7 +111,15 @@ fn table(out: &mut String, report: &Report, order: &[&str]) {
         out,
         "| policy | completed | failed | mean TTFT (ms) | P50 TTFT (ms) | P99 TTFT (ms) | mean TPOT (ms) | LoRA hit | KV hit | invalid KV | mean TTFT vs fastlibra |"
     );
-    let _ = writeln!(out, "{}", if peak { " peak (arrivals/s) |" } else { "" });
+    let _ = writeln!(
+        out,
+        "{}",
+        if peak {
+            format!(" peak ({}) |", rate_unit(&report.run.workload))
+        } else {
+            String::new()
+        }
+    );
     let _ = writeln!(
         out,
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|{}",
@@ -167,20 +190,25 @@ fn sweep(out: &mut String, report: &Report, order: &[&str], dirs: &[String]) {
             }
         }
     }
+    peak_section(out, report);
+    let _ = writeln!(
+        out,
+        "\nEach point's folder holds its own `report.md`, plots, `.hgrm` and `.hlog` files."
+    );
+}
+
+fn peak_section(out: &mut String, report: &Report) {
     if let Some(search) = &report.peak_search {
         let _ = writeln!(
             out,
-            "\n## Peak load\n\nHighest rate whose mean TTFT stays under {} ms (with at most {} % of requests failed), to {} %:\n",
+            "\n## Peak load\n\nHighest rate ({}) whose mean TTFT stays under {} ms with at most {} % of requests failed, found by bracketing and bisection to {} %:\n",
+            rate_unit(&report.run.workload),
             tick(search.config.threshold_ms),
             tick(search.config.max_failed_fraction * 100.0),
             tick(search.config.rel_tolerance * 100.0)
         );
         peak_table(out, report);
     }
-    let _ = writeln!(
-        out,
-        "\nEach point's folder holds its own `report.md`, plots, `.hgrm` and `.hlog` files."
-    );
 }
 
 /// The peak rates found, one row per LoRA count and policy.
@@ -188,7 +216,11 @@ pub fn peak_table(out: &mut String, report: &Report) {
     let Some(search) = &report.peak_search else {
         return;
     };
-    let _ = writeln!(out, "| LoRAs | policy | peak (arrivals/s) | probes |");
+    let _ = writeln!(
+        out,
+        "| LoRAs | policy | peak ({}) | probes |",
+        rate_unit(&report.run.workload)
+    );
     let _ = writeln!(out, "|---:|---|---:|---:|");
     for run in &search.runs {
         let peak = run.peak_rps.map_or_else(
