@@ -3,8 +3,8 @@
 //! One bar per simulation: it fills as the simulated clock approaches the last arrival, and
 //! its message says what runs (`fastlibra @ 2.0/s`, `find-peak vllm: probe 3 @ 4.5/s`). Bars
 //! are drawn on stderr only when stderr is a terminal and the caller wants them (not with
-//! `--quiet` or `--json`); otherwise every call is a no-op. A bar appears only after
-//! [`SHOW_AFTER`], so runs of a second or two do not flicker.
+//! `--quiet` or `--json`); otherwise every call is a no-op. A finished bar is cleared, so
+//! only the result lines stay on screen.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -16,8 +16,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// Position units of a full bar (per mille of the arrival window).
 const BAR_LENGTH: u64 = 1_000;
 
-/// How long a run goes before its bar shows.
-pub const SHOW_AFTER: Duration = Duration::from_secs(1);
+/// How often a bar redraws on its own.
+pub const TICK: Duration = Duration::from_millis(200);
 
 /// Makes a bar per simulation, or nothing.
 #[derive(Clone, Debug)]
@@ -48,14 +48,17 @@ impl Progress {
         if !self.enabled {
             return SimBar { bar: None };
         }
-        let bar = ProgressBar::with_draw_target(Some(BAR_LENGTH), ProgressDrawTarget::hidden());
+        let bar = ProgressBar::with_draw_target(Some(BAR_LENGTH), ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template(
-            "{spinner} {msg:<36} [{bar:30}] {percent:>3}% of arrivals simulated, {elapsed}",
+            "{spinner} {msg} [{wide_bar}] {percent:>3}% of arrivals, {elapsed}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
         bar.set_style(style);
         bar.set_message(message);
+        // The simulator reports every few thousand events, which can be seconds apart under
+        // overload; a steady tick keeps the spinner and the elapsed time moving meanwhile.
+        bar.enable_steady_tick(TICK);
         SimBar { bar: Some(bar) }
     }
 
@@ -76,9 +79,6 @@ impl SimBar {
     pub fn callback(&self) -> Option<ProgressFn> {
         let bar = self.bar.clone()?;
         Some(ProgressFn(Arc::new(move |p: SimProgress| {
-            if bar.is_hidden() && bar.elapsed() >= SHOW_AFTER {
-                bar.set_draw_target(ProgressDrawTarget::stderr());
-            }
             bar.set_position(position(&p));
         })))
     }
