@@ -66,7 +66,8 @@ fn tree_match_insert(c: &mut Criterion) {
     assert_eq!(tree.node_count() as u32, LORAS * (BLOCKS_PER_LORA + 1));
     let tokens = prompt(500, 1, 256);
     let mut found = Match::default();
-    tree.match_prefix(adapters[500], &tokens, &mut found).expect("known");
+    tree.match_prefix(adapters[500], &tokens, &mut found)
+        .expect("known");
     assert_eq!(found.blocks.len(), 256);
     c.bench_function("tree/match_256_blocks_of_1m", |b| {
         b.iter(|| {
@@ -91,7 +92,8 @@ fn tree_match_insert(c: &mut Criterion) {
                     first.get_or_insert(parent);
                 }
                 total += start.elapsed();
-                tree.drop_subtree(first.expect("inserted")).expect("unpinned");
+                tree.drop_subtree(first.expect("inserted"))
+                    .expect("unpinned");
             }
             total
         })

@@ -116,6 +116,14 @@ pub enum AllocError {
         /// The kind the operation needs.
         wanted: crate::node::NodeKind,
     },
+    /// A pin can only move down to a descendant of the node it holds.
+    #[error("node {node} is not below the pinned node {pinned}")]
+    NotBelow {
+        /// The node asked for.
+        node: NodeId,
+        /// The node the pin holds.
+        pinned: NodeId,
+    },
     /// A table sized at start-up is full (nodes or pins).
     #[error("the {table} table is full ({capacity} entries)")]
     TableFull {

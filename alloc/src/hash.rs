@@ -26,7 +26,10 @@ fn finish(hash: u64) -> u64 {
 
 /// The chain's starting value for one adapter version.
 pub fn lora_seed(adapter: u32, version: u32) -> u64 {
-    finish(mix(mix(0x9e37_79b9_7f4a_7c15, u64::from(adapter)), u64::from(version)))
+    finish(mix(
+        mix(0x9e37_79b9_7f4a_7c15, u64::from(adapter)),
+        u64::from(version),
+    ))
 }
 
 /// The key of a block whose tokens are `block`, following the block with key `prev`.

@@ -32,6 +32,8 @@ pub enum Op {
     Drop { node: u8 },
     /// Match a request: adapter `id % 4`, `blocks` blocks of tokens from seed `seed`.
     Match { id: u8, blocks: u8, seed: u8 },
+    /// Move pin `pin` down to node `node`.
+    MovePin { pin: u8, node: u8 },
 }
 
 impl Op {
@@ -47,6 +49,7 @@ impl Op {
             Op::Abort { .. } => 7,
             Op::Drop { .. } => 8,
             Op::Match { .. } => 9,
+            Op::MovePin { .. } => 10,
         }
     }
 
@@ -54,7 +57,7 @@ impl Op {
     pub fn decode(bytes: &mut &[u8]) -> Option<Op> {
         let (&[tag, a, b], rest) = bytes.split_first_chunk::<3>()?;
         *bytes = rest;
-        Some(match tag % 10 {
+        Some(match tag % 11 {
             0 => Op::Register {
                 id: a,
                 pages: b,
@@ -74,11 +77,12 @@ impl Op {
             6 => Op::Complete { node: a },
             7 => Op::Abort { node: a },
             8 => Op::Drop { node: a },
-            _ => Op::Match {
+            9 => Op::Match {
                 id: a,
                 blocks: b % 5,
                 seed: b >> 3,
             },
+            _ => Op::MovePin { pin: a, node: b },
         })
     }
 }
@@ -111,7 +115,7 @@ pub struct Harness {
     free: [u32; 3],
     next_key: u64,
     enforce: bool,
-    succeeded: [u64; 10],
+    succeeded: [u64; 11],
 }
 
 const BLOCK_TOKENS: u32 = 2;
@@ -147,7 +151,7 @@ impl Harness {
             free: pages,
             next_key: 1,
             enforce: enforce_dependency,
-            succeeded: [0; 10],
+            succeeded: [0; 11],
         }
     }
 
@@ -164,7 +168,7 @@ impl Harness {
 
     /// How many operations of each kind succeeded (in `Op::decode`'s tag order), so tests can
     /// check that random sequences reach every operation's success path.
-    pub fn succeeded(&self) -> [u64; 10] {
+    pub fn succeeded(&self) -> [u64; 11] {
         self.succeeded
     }
 
@@ -183,6 +187,7 @@ impl Harness {
             Op::Abort { node } => self.finish(node, false)?,
             Op::Drop { node } => self.drop_node(node)?,
             Op::Match { id, blocks, seed } => self.matches(id, blocks, seed)?,
+            Op::MovePin { pin, node } => self.move_pin(pin, node)?,
         }
         self.tree.settle();
         if self.fingerprint() != before || matches!(op, Op::Match { .. } | Op::Unpin { .. }) {
@@ -191,11 +196,18 @@ impl Harness {
         self.compare()
     }
 
-    fn fingerprint(&self) -> (usize, usize, [u32; 3], usize) {
-        let in_flight = self.nodes.iter().filter(|n| n.alive && n.flight.is_some()).count();
+    fn fingerprint(&self) -> (usize, usize, [u32; 3], usize, usize) {
+        let in_flight = self
+            .nodes
+            .iter()
+            .filter(|n| n.alive && n.flight.is_some())
+            .count();
         let alive = self.nodes.iter().filter(|n| n.alive).count();
         let pins = self.pins.iter().filter(|p| p.is_some()).count();
-        (alive, in_flight, self.free, pins)
+        let pinned_where = (0..self.nodes.len())
+            .map(|i| i * self.nodes[i].own_pins as usize)
+            .sum();
+        (alive, in_flight, self.free, pins, pinned_where)
     }
 
     fn compare(&self) -> Result<(), String> {
@@ -203,22 +215,33 @@ impl Harness {
         for tier in Tier::ALL {
             let free = self.tree.usage(tier).free;
             if free != self.free[tier.index()] {
-                return Err(format!("{tier}: tree has {free} free, model {}", self.free[tier.index()]));
+                return Err(format!(
+                    "{tier}: tree has {free} free, model {}",
+                    self.free[tier.index()]
+                ));
             }
         }
         let alive = self.nodes.iter().filter(|n| n.alive).count();
         if alive != self.tree.node_count() {
-            return Err(format!("tree has {} nodes, model {alive}", self.tree.node_count()));
+            return Err(format!(
+                "tree has {} nodes, model {alive}",
+                self.tree.node_count()
+            ));
         }
         let live_pins = self.pins.iter().filter(|p| p.is_some()).count();
         if live_pins != self.tree.live_pins() {
-            return Err(format!("tree has {} pins, model {live_pins}", self.tree.live_pins()));
+            return Err(format!(
+                "tree has {} pins, model {live_pins}",
+                self.tree.live_pins()
+            ));
         }
         Ok(())
     }
 
     fn live(&self, index: u8) -> Option<usize> {
-        let alive: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.nodes[i].alive).collect();
+        let alive: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].alive)
+            .collect();
         (!alive.is_empty()).then(|| alive[index as usize % alive.len()])
     }
 
@@ -227,9 +250,10 @@ impl Harness {
         let mut i = 0;
         while i < out.len() {
             let parent = out[i];
-            out.extend((0..self.nodes.len()).filter(|&c| {
-                self.nodes[c].alive && self.nodes[c].parent == Some(parent)
-            }));
+            out.extend(
+                (0..self.nodes.len())
+                    .filter(|&c| self.nodes[c].alive && self.nodes[c].parent == Some(parent)),
+            );
             i += 1;
         }
         out
@@ -256,7 +280,11 @@ impl Harness {
     }
 
     fn register(&mut self, id: u8, pages: u8, tier: u8, now: u64) -> Result<(), String> {
-        let (id, pages, tier) = (u32::from(id % 4), u32::from(pages % 3 + 1), Tier::ALL[tier as usize % 3]);
+        let (id, pages, tier) = (
+            u32::from(id % 4),
+            u32::from(pages % 3 + 1),
+            Tier::ALL[tier as usize % 3],
+        );
         let expected = self.free[tier.index()] >= pages;
         let got = self.tree.register_adapter(id, pages, tier, now);
         Self::agree(expected, &got, "register")?;
@@ -297,7 +325,8 @@ impl Harness {
 
     fn droppable(&self, n: usize) -> bool {
         let sub = self.subtree(n);
-        sub.iter().all(|&i| self.nodes[i].own_pins == 0 && self.nodes[i].flight.is_none())
+        sub.iter()
+            .all(|&i| self.nodes[i].own_pins == 0 && self.nodes[i].flight.is_none())
     }
 
     fn remove_subtree(&mut self, n: usize) {
@@ -314,7 +343,9 @@ impl Harness {
     }
 
     fn insert(&mut self, parent: u8, publish: bool, now: u64) -> Result<(), String> {
-        let Some(p) = self.live(parent) else { return Ok(()) };
+        let Some(p) = self.live(parent) else {
+            return Ok(());
+        };
         let expected = self.sitting_in_hbm(p) && self.free[0] >= 1;
         let key = publish.then(|| {
             self.next_key += 1;
@@ -339,7 +370,9 @@ impl Harness {
     }
 
     fn pin(&mut self, node: u8, guard: bool) -> Result<(), String> {
-        let Some(n) = self.live(node) else { return Ok(()) };
+        let Some(n) = self.live(node) else {
+            return Ok(());
+        };
         let mut path_ok = true;
         let mut cur = Some(n);
         while let Some(i) = cur {
@@ -394,8 +427,58 @@ impl Harness {
         Ok(())
     }
 
+    fn move_pin(&mut self, pin: u8, node: u8) -> Result<(), String> {
+        if self.pins.is_empty() {
+            return Ok(());
+        }
+        let i = pin as usize % self.pins.len();
+        let Some(record) = &self.pins[i] else {
+            return Ok(());
+        };
+        let (id, from) = match record {
+            MPin::Id(p, n) => (*p, *n),
+            MPin::Guard(g, n) => (g.id(), *n),
+        };
+        // Mostly a node of the pinned subtree (the interesting case), sometimes any node.
+        let to = if node & 1 == 0 {
+            let below = self.subtree(from);
+            below[(node >> 1) as usize % below.len()]
+        } else {
+            let Some(any) = self.live(node >> 1) else {
+                return Ok(());
+            };
+            any
+        };
+        // Expected: `to` is `from` or below it, and everything from `to` up to `from` sits in HBM.
+        let mut expected = false;
+        let mut cur = Some(to);
+        while let Some(c) = cur {
+            if c == from {
+                expected = true;
+                break;
+            }
+            if !self.sitting_in_hbm(c) {
+                break;
+            }
+            cur = self.nodes[c].parent;
+        }
+        let got = self.tree.move_pin_down(id, self.nodes[to].id);
+        Self::agree(expected, &got, "move pin down")?;
+        if got.is_ok() {
+            self.nodes[from].own_pins -= 1;
+            self.nodes[to].own_pins += 1;
+            match &mut self.pins[i] {
+                Some(MPin::Id(_, n)) | Some(MPin::Guard(_, n)) => *n = to,
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
     fn begin(&mut self, node: u8, tier: u8) -> Result<(), String> {
-        let Some(n) = self.live(node) else { return Ok(()) };
+        let Some(n) = self.live(node) else {
+            return Ok(());
+        };
         let to = Tier::ALL[tier as usize % 3];
         let m = &self.nodes[n];
         let parent_ok = match m.parent {
@@ -422,7 +505,9 @@ impl Harness {
     }
 
     fn finish(&mut self, node: u8, complete: bool) -> Result<(), String> {
-        let Some(n) = self.live(node) else { return Ok(()) };
+        let Some(n) = self.live(node) else {
+            return Ok(());
+        };
         let m = &self.nodes[n];
         let expected = m.flight.is_some();
         let got = if complete {
@@ -445,7 +530,9 @@ impl Harness {
     }
 
     fn drop_node(&mut self, node: u8) -> Result<(), String> {
-        let Some(n) = self.live(node) else { return Ok(()) };
+        let Some(n) = self.live(node) else {
+            return Ok(());
+        };
         let expected = self.droppable(n);
         let got = self.tree.drop_subtree(self.nodes[n].id);
         Self::agree(expected, &got, "drop")?;
@@ -462,7 +549,9 @@ impl Harness {
             .collect();
         let version = self.adapters[id as usize].map_or(0, |(v, _)| v);
         let mut m = crate::Match::default();
-        let got = self.tree.match_prefix(AdapterRef { id, version }, &tokens, &mut m);
+        let got = self
+            .tree
+            .match_prefix(AdapterRef { id, version }, &tokens, &mut m);
         Self::agree(self.adapters[id as usize].is_some(), &got, "match")?;
         if got.is_ok() && m.keys.len() != blocks as usize {
             return Err("match: wrong number of keys".into());

@@ -50,7 +50,10 @@ fn random_sequences_reach_every_operation() {
     let mut harness = Harness::new([12, 10, 8], true);
     harness.run_bytes(&bytes).unwrap();
     let counts = harness.succeeded();
-    assert!(counts.iter().all(|&c| c > 0), "some operation never succeeded: {counts:?}");
+    assert!(
+        counts.iter().all(|&c| c > 0),
+        "some operation never succeeded: {counts:?}"
+    );
 }
 
 #[test]

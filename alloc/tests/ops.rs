@@ -44,20 +44,27 @@ fn register_match_insert_and_reload() {
     let (adapter, ids) = chain(&mut t, &[1, 2, 3, 4, 5, 6, 7, 8, 9]);
     assert_eq!(ids.len(), 2);
     let mut m = Match::default();
-    t.match_prefix(adapter, &[1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0], &mut m).unwrap();
+    t.match_prefix(adapter, &[1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0], &mut m)
+        .unwrap();
     assert_eq!(m.blocks.len(), 2);
     assert_eq!(m.keys.len(), 3);
     assert_eq!(m.deepest(), Some(ids[1]));
     assert_eq!(m.blocks[0].state, NodeState::Stable(Tier::Hbm));
     // A different first block shares nothing, even if later blocks are equal.
-    t.match_prefix(adapter, &[0, 2, 3, 4, 5, 6, 7, 8], &mut m).unwrap();
+    t.match_prefix(adapter, &[0, 2, 3, 4, 5, 6, 7, 8], &mut m)
+        .unwrap();
     assert_eq!(m.blocks.len(), 0);
     // Reload: a new version with an empty subtree; the old version is stale.
     let reg = t.register_adapter(1, 2, Tier::Host, 5).unwrap();
     assert_eq!(reg.adapter.version, 1);
     assert!(reg.retired.is_some());
-    t.match_prefix(reg.adapter, &[1, 2, 3, 4, 5, 6, 7, 8], &mut m).unwrap();
-    assert_eq!(m.blocks.len(), 0, "a reloaded adapter must not reuse old KV");
+    t.match_prefix(reg.adapter, &[1, 2, 3, 4, 5, 6, 7, 8], &mut m)
+        .unwrap();
+    assert_eq!(
+        m.blocks.len(),
+        0,
+        "a reloaded adapter must not reuse old KV"
+    );
     assert_eq!(
         t.match_prefix(adapter, &[1, 2, 3, 4], &mut m),
         Err(AllocError::StaleVersion {
@@ -272,7 +279,10 @@ fn busy_subtrees_cannot_be_dropped() {
     assert_eq!(dropped.nodes, 3);
     assert_eq!(dropped.pages, [3, 0, 1]);
     assert!(t.current_adapter(1).is_err());
-    assert_eq!(t.node(ids[0]).unwrap_err(), AllocError::UnknownNode { node: ids[0] });
+    assert_eq!(
+        t.node(ids[0]).unwrap_err(),
+        AllocError::UnknownNode { node: ids[0] }
+    );
     check(&t);
 }
 
@@ -318,7 +328,10 @@ fn candidates_follow_caller_scores() {
         |v| if v.id() == side { 1.0 } else { 2.0 },
         &mut out,
     );
-    assert_eq!(out.iter().map(|s| s.node).collect::<Vec<_>>(), vec![side, ids[1]]);
+    assert_eq!(
+        out.iter().map(|s| s.node).collect::<Vec<_>>(),
+        vec![side, ids[1]]
+    );
     t.lowest(Candidates::SwapOut, 1, |v| v.depth() as f32, &mut out);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].node, side);
@@ -352,5 +365,33 @@ fn node_table_is_bounded_by_pages() {
         t.insert_kv(a, None, 0),
         Err(AllocError::OutOfPages { .. }) | Err(AllocError::TableFull { .. })
     ));
+    check(&t);
+}
+
+#[test]
+fn pins_move_down_a_path_in_place() {
+    let mut t = tree(8, 8, 8);
+    let (_, ids) = chain(&mut t, &[1, 2, 3, 4, 5, 6, 7, 8]);
+    let lora = t.lora_of(ids[0]).unwrap();
+    let pin = t.pin(lora).unwrap();
+    t.move_pin_down(pin, ids[1]).unwrap();
+    assert_eq!(t.pinned_node(pin).unwrap(), ids[1]);
+    assert_eq!(t.node(ids[0]).unwrap().pins(), 1);
+    assert_eq!(t.node(lora).unwrap().pins(), 1);
+    check(&t);
+    // Not upward, not sideways; nothing changes on error.
+    let side = t.insert_kv(lora, None, 3).unwrap();
+    let before = snapshot(&t);
+    assert!(matches!(
+        t.move_pin_down(pin, side),
+        Err(AllocError::NotBelow { .. })
+    ));
+    assert!(matches!(
+        t.move_pin_down(pin, ids[0]),
+        Err(AllocError::NotBelow { .. })
+    ));
+    assert_eq!(snapshot(&t), before);
+    t.unpin(pin).unwrap();
+    assert_eq!(t.pinned_count(), 0);
     check(&t);
 }

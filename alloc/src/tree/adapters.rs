@@ -31,7 +31,9 @@ impl Tree {
     ) -> Result<Registered> {
         self.settle();
         if pages == 0 {
-            return Err(AllocError::Config("an adapter needs at least one page".into()));
+            return Err(AllocError::Config(
+                "an adapter needs at least one page".into(),
+            ));
         }
         self.ensure_room_for_node()?;
         let list = self.pools[tier.index()].alloc(pages, u32::MAX)?;
@@ -67,7 +69,9 @@ impl Tree {
         let entry = self
             .adapters
             .get(&adapter.id)
-            .ok_or(AllocError::UnknownAdapter { adapter: adapter.id })?;
+            .ok_or(AllocError::UnknownAdapter {
+                adapter: adapter.id,
+            })?;
         if entry.version != adapter.version {
             return Err(AllocError::StaleVersion {
                 adapter: adapter.id,

@@ -111,7 +111,10 @@ impl Tree {
                 ),
                 NodeKind::Root => ensure!(false, "a second root at slot {slot}"),
             }
-            ensure!(node.flight != Some(node.tier), "node {slot} in flight to its own tier");
+            ensure!(
+                node.flight != Some(node.tier),
+                "node {slot} in flight to its own tier"
+            );
             if node.counts_in_hbm() {
                 hbm_children[node.parent as usize] += 1;
             }
@@ -234,7 +237,10 @@ impl Tree {
     /// The block index and adapter table point at live nodes that agree with them.
     fn check_index(&self) -> Result<(), InvariantViolation> {
         let published = self.nodes.iter().filter(|(_, n)| n.published).count();
-        ensure!(published == self.index.len(), "index size != published blocks");
+        ensure!(
+            published == self.index.len(),
+            "index size != published blocks"
+        );
         for (key, &slot) in &self.index {
             let node = self.nodes.get(slot as usize);
             ensure!(

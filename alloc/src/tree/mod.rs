@@ -73,7 +73,9 @@ impl TreeConfig {
     /// Most nodes alive at once: every node but the root holds at least one page in the tier it
     /// lives in, so the node table never needs more slots than there are pages.
     pub fn max_nodes(&self) -> u32 {
-        self.pages.iter().fold(1u32, |sum, p| sum.saturating_add(*p))
+        self.pages
+            .iter()
+            .fold(1u32, |sum, p| sum.saturating_add(*p))
     }
 }
 
@@ -137,7 +139,9 @@ impl Tree {
             ));
         }
         if config.visit_half_life_ns == 0 {
-            return Err(AllocError::Config("visit_half_life_ns must be positive".into()));
+            return Err(AllocError::Config(
+                "visit_half_life_ns must be positive".into(),
+            ));
         }
         let max_nodes = config.max_nodes() as usize;
         let mut nodes = Slab::with_capacity(max_nodes);

@@ -100,6 +100,52 @@ impl Tree {
         self.unpin_now(pin)
     }
 
+    /// Moves a live pin from its node down to `to`, a descendant (or the node itself), in
+    /// O(distance) instead of unpinning and re-pinning the whole path. `to` and the nodes
+    /// between must sit in HBM. On error nothing changes.
+    pub fn move_pin_down(&mut self, pin: PinId, to: NodeId) -> Result<()> {
+        self.settle();
+        self.get(to)?;
+        let from = match self.pins.get(pin.key as usize) {
+            Some(record) if record.serial == pin.serial => record.slot,
+            _ => return Err(AllocError::UnknownPin { pin }),
+        };
+        let mut slot = to.key;
+        while slot != from {
+            if slot == ROOT {
+                return Err(AllocError::NotBelow {
+                    node: to,
+                    pinned: self.id_of(from),
+                });
+            }
+            let node = &self.nodes[slot as usize];
+            if node.tier != Tier::Hbm {
+                return Err(AllocError::NotInHbm {
+                    node: self.id_of(slot),
+                    tier: node.tier,
+                });
+            }
+            if node.flight.is_some() {
+                return Err(AllocError::NodeBusy {
+                    node: self.id_of(slot),
+                    reason: Busy::InFlight,
+                });
+            }
+            slot = node.parent;
+        }
+        let mut slot = to.key;
+        while slot != from {
+            let node = &mut self.nodes[slot as usize];
+            node.pins += 1;
+            if node.pins == 1 {
+                self.pinned_nodes += 1;
+            }
+            slot = node.parent;
+        }
+        self.pins[pin.key as usize].slot = to.key;
+        Ok(())
+    }
+
     /// Releases a guard's pin now.
     pub fn release(&mut self, mut guard: PinGuard) -> Result<()> {
         guard.armed = false;

@@ -126,6 +126,20 @@ impl Tree {
         *out = heap.into_sorted_vec();
     }
 
+    /// Whether `id` is, right now, one of the nodes [`Tree::lowest`] would consider for
+    /// `which` (false for a dropped node).
+    pub fn is_candidate(&self, which: Candidates, id: NodeId) -> bool {
+        let Ok(node) = self.get(id) else {
+            return false;
+        };
+        let tier_ok = match which {
+            Candidates::SwapOut => node.tier == Tier::Hbm,
+            Candidates::SwapIn => node.tier != Tier::Hbm,
+            Candidates::Stable(t) | Candidates::Leaves(t) => node.tier == t,
+        };
+        tier_ok && self.qualifies(which, id.key)
+    }
+
     fn qualifies(&self, which: Candidates, slot: u32) -> bool {
         let node = &self.nodes[slot as usize];
         if node.flight.is_some() || node.pins > 0 {

@@ -242,13 +242,20 @@ impl Engine {
             return;
         }
         let old = r.pin;
-        let pin = self
-            .tree
-            .pin(node)
-            .expect("the resident prefix can be pinned");
-        if let Some(old) = old {
-            self.tree.unpin(old).expect("the request's pin is live");
-        }
+        // Moving down the same path costs only the distance; anything else re-pins.
+        let pin = match old {
+            Some(old) if self.tree.move_pin_down(old, node).is_ok() => old,
+            _ => {
+                let pin = self
+                    .tree
+                    .pin(node)
+                    .expect("the resident prefix can be pinned");
+                if let Some(old) = old {
+                    self.tree.unpin(old).expect("the request's pin is live");
+                }
+                pin
+            }
+        };
         // Adapters are shared and few; the history KV is what grows with the queue.
         let staged = blocks * self.config.pages_per_block;
         let r = &mut self.requests[slot as usize];
@@ -379,7 +386,7 @@ impl Engine {
             self.tree.abort_transfer(cmd.node)?;
             self.stats.transfer_failures += 1;
         }
-        self.memory_changed = true;
+        self.note_memory_change();
         if let Some(waiters) = self.waiters.remove(&cmd.node) {
             for (slot, rid) in waiters {
                 if let Some(r) = self.requests.get_mut(slot as usize)

@@ -94,7 +94,7 @@ impl Engine {
         let r = &mut self.requests[slot as usize];
         r.phase = Phase::Waiting;
         r.waiting_on = None;
-        self.memory_changed = true;
+        self.note_memory_change();
         true
     }
 
@@ -238,18 +238,16 @@ impl Engine {
             let Ok(node) = self.tree.insert_kv(parent, None, self.now_ns) else {
                 return false;
             };
-            let pin = self
-                .tree
-                .pin(node)
-                .expect("a fresh block in HBM can be pinned");
+            let pin = self.requests[slot as usize]
+                .pin
+                .expect("a seated request is pinned");
+            self.tree
+                .move_pin_down(pin, node)
+                .expect("a fresh block sits in HBM right below the pinned node");
             let r = &mut self.requests[slot as usize];
-            let old = r.pin.replace(pin);
             r.deepest = Some(node);
             r.chain_blocks += 1;
             r.private.push_back(node);
-            if let Some(old) = old {
-                self.tree.unpin(old).expect("the request's pin is live");
-            }
         }
     }
 
@@ -373,7 +371,7 @@ impl Engine {
             self.waiting.remove(pos);
         }
         self.requests.remove(slot as usize);
-        self.memory_changed = true;
+        self.note_memory_change();
     }
 
     /// Gives back the request's pin and drops its private blocks (all of its blocks when the
@@ -415,7 +413,7 @@ impl Engine {
         let id = r.id;
         self.waiting.push_front(slot);
         self.dirty.push_back((slot, id));
-        self.memory_changed = true;
+        self.note_memory_change();
     }
 
     fn emit(&mut self, slot: u32, failure: Option<FailureReason>) {

@@ -111,6 +111,11 @@ pub struct Engine {
     pub(crate) batch_size_avg: f64,
     /// Memory was freed or a request left since the last schedule: retry blocked work.
     pub(crate) memory_changed: bool,
+    /// Counts memory changes, so that a search that found nothing to evict is not repeated
+    /// until something changed.
+    pub(crate) memory_epoch: u64,
+    /// The epoch at which each LRU queue last found no candidate.
+    pub(crate) lru_empty_epoch: [Option<u64>; 2],
     pub(crate) now_ns: u64,
     /// HBM pages pinned by requests that are not running yet (see `staging_fraction`).
     pub(crate) staged_pages: u64,
@@ -119,6 +124,8 @@ pub struct Engine {
     /// The swapper's latest `Low_lora` and log2 of its LoRA factor.
     pub(crate) low_lora: f64,
     pub(crate) lora_factor_log2: f32,
+    /// The on-demand policies' queues of least recently used candidates (LoRA-or-any, KV).
+    pub(crate) lru_queues: [VecDeque<(fastlibra_alloc::NodeId, u64)>; 2],
     pub(crate) scratch_match: fastlibra_alloc::Match,
     pub(crate) scratch_scored: Vec<fastlibra_alloc::Scored>,
 }
@@ -156,11 +163,14 @@ impl Engine {
             next_tick_ns: 0,
             batch_size_avg: 1.0,
             memory_changed: false,
+            memory_epoch: 0,
+            lru_empty_epoch: [None; 2],
             now_ns: 0,
             pending_out_pages: 0,
             staged_pages: 0,
             low_lora: 0.0,
             lora_factor_log2: 0.0,
+            lru_queues: Default::default(),
             scratch_match: Default::default(),
             scratch_scored: Vec::with_capacity(256),
             config,
@@ -236,7 +246,7 @@ impl Engine {
                 self.swapper_tick();
             }
             // A safety net: whatever waits on memory is looked at again every tick.
-            self.memory_changed = true;
+            self.note_memory_change();
         }
         self.schedule();
     }
@@ -273,6 +283,12 @@ impl Engine {
         for slot in slots {
             self.fail(slot, FailureReason::Unfinished);
         }
+    }
+
+    /// Memory was freed, unpinned or moved: blocked work may proceed.
+    pub(crate) fn note_memory_change(&mut self) {
+        self.memory_changed = true;
+        self.memory_epoch += 1;
     }
 
     fn advance(&mut self, now_ns: u64) {

@@ -15,6 +15,8 @@ use super::Engine;
 
 /// Candidates examined per round of eviction.
 const ROUND: usize = 64;
+/// Candidates an on-demand (LRU) policy queues per ranking pass.
+const LRU_QUEUE: usize = 1024;
 
 impl Engine {
     /// Makes `pages` free in `tier` for a node of `kind`; true if they are free now.
@@ -82,6 +84,9 @@ impl Engine {
     /// Evicts swap-out candidates (only of kind `only`, if given) until `pages` pages are freed
     /// or on their way; returns the pages acted on.
     pub(crate) fn evict_hbm(&mut self, pages: u32, only: Option<NodeKind>) -> u32 {
+        if !self.config.knobs.proactive {
+            return self.evict_lru_queued(pages, only);
+        }
         let mut out = std::mem::take(&mut self.scratch_scored);
         let k = (pages / self.config.pages_per_block.max(1)) as usize + ROUND;
         let scorer = self.out_scorer();
@@ -103,6 +108,97 @@ impl Engine {
         }
         self.scratch_scored = out;
         acted
+    }
+
+    /// LRU eviction for the on-demand policies, through a queue of the least recently used
+    /// candidates refilled by one ranking pass per [`LRU_QUEUE`] evictions (the role of vLLM's
+    /// free-block queue). A queued node that was used since, or stopped being a candidate, is
+    /// skipped.
+    fn evict_lru_queued(&mut self, pages: u32, only: Option<NodeKind>) -> u32 {
+        let queue_index = usize::from(only == Some(NodeKind::Kv));
+        let mut acted = 0;
+        let mut refilled = false;
+        while acted < pages {
+            let Some((node, last_use)) = self.lru_queues[queue_index].pop_front() else {
+                if refilled || !self.refill_lru_queue(queue_index, only) {
+                    break;
+                }
+                refilled = true;
+                continue;
+            };
+            let still = self.tree.is_candidate(Candidates::SwapOut, node)
+                && self
+                    .tree
+                    .node(node)
+                    .is_ok_and(|v| v.last_use_ns() == last_use);
+            if still {
+                let parent = self.tree.parent(node).ok().flatten();
+                acted += self.evict_one(node);
+                // Its parent may just have become a leaf; it was used no later than the child,
+                // so an exact LRU would take it next.
+                if let Some(parent) = parent
+                    && self.tree.is_candidate(Candidates::SwapOut, parent)
+                    && let Ok(view) = self.tree.node(parent)
+                    && only.is_none_or(|kind| view.kind() == kind)
+                {
+                    let last_use = view.last_use_ns();
+                    self.lru_queues[queue_index].push_front((parent, last_use));
+                }
+            }
+        }
+        acted
+    }
+
+    fn refill_lru_queue(&mut self, queue_index: usize, only: Option<NodeKind>) -> bool {
+        if self.lru_empty_epoch[queue_index] == Some(self.memory_epoch) {
+            return false; // nothing was evictable, and nothing changed since
+        }
+        let mut out = std::mem::take(&mut self.scratch_scored);
+        if only == Some(NodeKind::Lora) {
+            // Adapters are few: rank them directly instead of scanning every HBM node.
+            self.lora_candidates(&mut out);
+        } else {
+            self.tree.lowest(
+                Candidates::SwapOut,
+                LRU_QUEUE,
+                |v| match only {
+                    Some(kind) if v.kind() != kind => f32::INFINITY,
+                    _ => v.last_use_ns() as f32,
+                },
+                &mut out,
+            );
+        }
+        let queue = &mut self.lru_queues[queue_index];
+        queue.clear();
+        for c in out.iter().take_while(|c| c.score != f32::INFINITY) {
+            let last_use = self.tree.node(c.node).map_or(0, |v| v.last_use_ns());
+            queue.push_back((c.node, last_use));
+        }
+        self.scratch_scored = out;
+        let found = !queue.is_empty();
+        self.lru_empty_epoch[queue_index] = (!found).then_some(self.memory_epoch);
+        found
+    }
+
+    /// The adapters that may leave HBM now, least recently used first.
+    fn lora_candidates(&self, out: &mut Vec<fastlibra_alloc::Scored>) {
+        out.clear();
+        for id in 0..self.config.adapters.len() as u32 {
+            let node = self
+                .tree
+                .current_adapter(id)
+                .and_then(|adapter| self.tree.adapter_node(adapter));
+            if let Ok(node) = node
+                && self.tree.is_candidate(Candidates::SwapOut, node)
+                && let Ok(view) = self.tree.node(node)
+            {
+                out.push(fastlibra_alloc::Scored {
+                    node,
+                    score: view.last_use_ns() as f32,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.cmp(b));
     }
 
     /// Moves one HBM node out; returns its pages (0 if it could not move now).
@@ -130,7 +226,7 @@ impl Engine {
         for tier in [Tier::Host, Tier::Nvme] {
             if self.tree.begin_transfer(node, tier).is_ok() {
                 self.tree.complete_transfer(node).expect("just begun");
-                self.memory_changed = true;
+                self.note_memory_change();
                 return true;
             }
         }
@@ -142,7 +238,7 @@ impl Engine {
         match self.tree.drop_subtree(node) {
             Ok(dropped) => {
                 self.stats.drops += u64::from(dropped.nodes);
-                self.memory_changed = true;
+                self.note_memory_change();
                 dropped.pages[Tier::Hbm.index()]
             }
             Err(_) => 0,
