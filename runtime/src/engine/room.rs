@@ -198,7 +198,7 @@ impl Engine {
                 });
             }
         }
-        out.sort_by(|a, b| a.cmp(b));
+        out.sort();
     }
 
     /// Moves one HBM node out; returns its pages (0 if it could not move now).
