@@ -58,7 +58,11 @@ pub fn run(args: PlanArgs) -> Result<(), Box<dyn std::error::Error>> {
         mib(g.block_bytes()),
         g.pages_per_block
     );
-    println!("page: {} bytes ({:.2} MiB)", g.page_bytes, mib(g.page_bytes));
+    println!(
+        "page: {} bytes ({:.2} MiB)",
+        g.page_bytes,
+        mib(g.page_bytes)
+    );
     println!(
         "HBM pool: 0.9 × HBM − weights ({:.1} GiB) − activation reserve ({:.1} GiB)",
         hardware.model.weight_bytes_per_gpu() as f64 / f64::from(1u32 << 30),
@@ -67,7 +71,12 @@ pub fn run(args: PlanArgs) -> Result<(), Box<dyn std::error::Error>> {
     for (name, pages) in ["hbm", "host", "nvme"].iter().zip(plan.pages) {
         println!("  {name:<5} {pages:>10} pages  {:>9.1} GiB", gib(pages));
     }
-    let targets: Vec<&str> = hardware.cost.lora_targets.iter().map(|t| t.name()).collect();
+    let targets: Vec<&str> = hardware
+        .cost
+        .lora_targets
+        .iter()
+        .map(|t| t.name())
+        .collect();
     println!("adapters (LoRA on {}):", targets.join(", "));
     for (spec, info) in adapters.iter().zip(&plan.adapters) {
         println!(
