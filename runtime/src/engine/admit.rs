@@ -310,6 +310,8 @@ impl Engine {
     }
 
     fn wait_on(&mut self, slot: u32, node: NodeId) {
+        // If its copy still waits behind background work, it is on demand now.
+        self.links.promote(node);
         let id = self.requests[slot as usize].id;
         self.requests[slot as usize].waiting_on = Some(node);
         self.waiters.entry(node).or_default().push((slot, id));

@@ -106,6 +106,20 @@ impl Links {
         }
     }
 
+    /// A waiting request now needs the queued background copy of `node`: it moves to the
+    /// on-demand queue (it keeps its id). False if it is not waiting in a background queue.
+    pub(crate) fn promote(&mut self, node: fastlibra_alloc::NodeId) -> bool {
+        for queue in &mut self.queues {
+            if let Some(pos) = queue.background.iter().position(|c| c.node == node) {
+                let mut cmd = queue.background.remove(pos).expect("found");
+                cmd.on_demand = true;
+                queue.urgent.push_back(cmd);
+                return true;
+            }
+        }
+        false
+    }
+
     pub(crate) fn poll(&mut self) -> Option<TransferCmd> {
         self.outbox.pop_front()
     }

@@ -220,10 +220,15 @@ impl Engine {
         self.drop_node(node)
     }
 
-    /// Evicts a LoRA without copying: its weights still exist below (host copy or the model
-    /// store), so the HBM pages are free at once.
+    /// Evicts a LoRA without copying: its weights are immutable and still exist below (a host
+    /// copy, or the model store on disk), so its pages are free at once.
     fn evict_clean(&mut self, node: NodeId) -> bool {
-        for tier in [Tier::Host, Tier::Nvme] {
+        let below: &[Tier] = match self.tree.node(node).map(|v| v.tier()) {
+            Ok(Tier::Hbm) => &[Tier::Host, Tier::Nvme],
+            Ok(Tier::Host) => &[Tier::Nvme],
+            _ => &[],
+        };
+        for &tier in below {
             if self.tree.begin_transfer(node, tier).is_ok() {
                 self.tree.complete_transfer(node).expect("just begun");
                 self.note_memory_change();
@@ -266,10 +271,14 @@ impl Engine {
                 .node(c.node)
                 .map(|v| v.kind())
                 .unwrap_or(NodeKind::Kv);
-            // Demote to NVMe when it has room (or can make it); KV may be dropped instead.
-            if self.make_room_nvme(self.tree.node(c.node).map_or(1, |v| v.pages()))
-                && self.start_transfer(c.node, Tier::Nvme, false)
-            {
+            // An adapter leaves at once (clean). KV is copied to NVMe when it has room (or can
+            // make it), else dropped.
+            let pages = self.tree.node(c.node).map_or(1, |v| v.pages());
+            if kind == NodeKind::Lora {
+                if self.make_room_nvme(pages) && self.evict_clean(c.node) {
+                    self.stats.demotions += 1;
+                }
+            } else if self.make_room_nvme(pages) && self.start_transfer(c.node, Tier::Nvme, false) {
                 self.stats.demotions += 1;
             } else if kind == NodeKind::Kv {
                 self.drop_node(c.node);

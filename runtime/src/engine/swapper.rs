@@ -185,9 +185,15 @@ impl Engine {
             if pages > left {
                 continue;
             }
+            // Never queue prefetches behind prefetches: each link gets at most its queue depth.
             let started = match tier {
-                Tier::Host => self.start_transfer(c.node, Tier::Hbm, false),
-                Tier::Nvme if self.tree.usage(Tier::Host).free >= pages => {
+                Tier::Host if self.links.busy(super::Link::H2D) < depth => {
+                    self.start_transfer(c.node, Tier::Hbm, false)
+                }
+                Tier::Nvme
+                    if self.tree.usage(Tier::Host).free >= pages
+                        && self.links.busy(super::Link::NvmeRead) < depth =>
+                {
                     self.start_transfer(c.node, Tier::Host, false)
                 }
                 _ => false,
