@@ -42,6 +42,11 @@ pub struct BenchArgs {
     /// [default: the built-in services]
     #[arg(long, value_name = "DIR")]
     graphs: Option<PathBuf>,
+    /// For `--workload dgg`: tenants per application, each with its own adapters (Zipf 1.0
+    /// traffic shares). [default: 8 for the built-in services (120 adapters), 1 with
+    /// --graphs]
+    #[arg(long, value_name = "N")]
+    tenants: Option<u32>,
     /// Cache policies to run, comma-separated: fastlibra, vllm, slora, fastlibra-wom,
     /// fastlibra-wos, vllm-oracle.
     #[arg(
@@ -130,6 +135,9 @@ pub enum BenchError {
     /// `--graphs` was given for a workload other than `dgg`.
     #[error("--graphs applies only to --workload dgg, not `{0}`")]
     GraphsWithoutDgg(String),
+    /// `--tenants` was given for a workload other than `dgg`.
+    #[error("--tenants applies only to --workload dgg, not `{0}`")]
+    TenantsWithoutDgg(String),
     /// `--graphs` names no folder.
     #[error("--graphs {0}: no such folder (give a DGG handler or generator output folder)")]
     GraphsNotAFolder(String),

@@ -229,6 +229,9 @@ fn check_workload(args: &BenchArgs) -> Result<bool, BenchError> {
     if args.graphs.is_some() {
         return Err(BenchError::GraphsWithoutDgg(name.to_string()));
     }
+    if args.tenants.is_some() {
+        return Err(BenchError::TenantsWithoutDgg(name.to_string()));
+    }
     Ok(false)
 }
 
@@ -333,9 +336,15 @@ fn workload_spec(
     loras: u32,
 ) -> Result<WorkloadSpec, BenchError> {
     if is_dgg {
+        // The built-in services have 15 adapters, which all fit in HBM; eight tenants make
+        // it a multi-LoRA workload (120 adapters). Real call graphs bring their own.
+        let tenants = args
+            .tenants
+            .unwrap_or(if args.graphs.is_some() { 1 } else { 8 });
         let params = DggWorkloadParams {
             rate_per_s: rate,
             duration_s: args.duration,
+            tenants,
             ..DggWorkloadParams::default()
         };
         params.validate().map_err(BenchError::Dgg)?;

@@ -67,6 +67,13 @@ pub struct DggWorkloadParams {
     pub db_delay_us: u64,
     /// Cost of any other call that runs no model (e.g. `mq`), microseconds. Default 1,000.
     pub other_delay_us: u64,
+    /// Tenants per application: each tenant runs its own copy of every application with its own
+    /// adapters (`<application>@t<k>/…`), as when every customer fine-tunes the same compound
+    /// application. Tenant *k* gets a share ∝ `1/(k+1)^tenant_zipf` of its application's
+    /// traffic. Default 1 (no replication).
+    pub tenants: u32,
+    /// Zipf exponent of tenant popularity. Default 1.0.
+    pub tenant_zipf: f64,
 }
 
 impl Default for DggWorkloadParams {
@@ -91,6 +98,8 @@ impl Default for DggWorkloadParams {
             cache_delay_us: 500,
             db_delay_us: 2_000,
             other_delay_us: 1_000,
+            tenants: 1,
+            tenant_zipf: 1.0,
         }
     }
 }
@@ -148,6 +157,16 @@ impl DggWorkloadParams {
                 "system_prompt_tokens",
                 "1 <= min <= max",
                 format!("{lo}..{hi}"),
+            );
+        }
+        if self.tenants == 0 || self.tenants > 10_000 {
+            return bad("tenants", "in 1..=10000", self.tenants.to_string());
+        }
+        if !(self.tenant_zipf.is_finite() && self.tenant_zipf >= 0.0) {
+            return bad(
+                "tenant_zipf",
+                "finite and >= 0",
+                self.tenant_zipf.to_string(),
             );
         }
         if self.ranks.is_empty() || self.ranks.contains(&0) {
@@ -215,6 +234,26 @@ fn load_apps(graphs: Option<&Path>) -> Result<Vec<App>, DggWorkloadError> {
             graphs,
         })
         .collect())
+}
+
+/// Replicates every application for `tenants` tenants with Zipf-distributed shares of its
+/// traffic (weights scaled by 10^6 / (k+1)^s, so they stay integers).
+fn with_tenants(apps: Vec<App>, tenants: u32, zipf: f64) -> Vec<App> {
+    if tenants <= 1 {
+        return apps;
+    }
+    apps.into_iter()
+        .flat_map(|app| {
+            (0..tenants).map(move |k| {
+                let share = 1e6 / f64::from(k + 1).powf(zipf);
+                App {
+                    name: format!("{}@t{k}", app.name),
+                    weight: ((app.weight as f64) * share).round().max(1.0) as u64,
+                    graphs: app.graphs.clone(),
+                }
+            })
+        })
+        .collect()
 }
 
 /// Whether a call to a node with `label` by `rpctype` runs a model.
@@ -402,7 +441,7 @@ pub fn workload(
     seed: u64,
 ) -> Result<Workload, DggWorkloadError> {
     params.validate()?;
-    let apps = load_apps(graphs)?;
+    let apps = with_tenants(load_apps(graphs)?, params.tenants, params.tenant_zipf);
     let names = adapter_names(&apps);
     if names.is_empty() {
         return Err(DggWorkloadError::Empty(
@@ -469,6 +508,32 @@ pub fn workload(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tenants_replicate_adapters_with_skewed_traffic() {
+        let one = workload(None, &DggWorkloadParams::default(), 5).expect("built-in");
+        let p = DggWorkloadParams {
+            tenants: 4,
+            rate_per_s: 20.0,
+            ..DggWorkloadParams::default()
+        };
+        let four = workload(None, &p, 5).expect("built-in");
+        assert_eq!(four.adapters.len(), 4 * one.adapters.len());
+        assert!(four.adapters.iter().all(|a| a.name.contains("@t")));
+        // Tenant 0 gets the largest share of sessions (Zipf 1.0).
+        let count = |k: &str| {
+            four.sessions
+                .iter()
+                .filter(|s| four.adapters[s.adapter as usize].name.contains(k))
+                .count()
+        };
+        assert!(count("@t0/") > count("@t3/"));
+        let bad = DggWorkloadParams {
+            tenants: 0,
+            ..DggWorkloadParams::default()
+        };
+        assert!(workload(None, &bad, 5).is_err());
+    }
 
     #[test]
     fn builtin_workload_is_reproducible_and_well_formed() {
