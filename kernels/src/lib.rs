@@ -26,6 +26,7 @@ pub mod config;
 pub mod cost;
 pub mod gpu;
 pub mod model;
+pub mod peft;
 
 pub use config::{ConfigError, HardwareConfig};
 pub use cost::{AdapterLoad, CostModel, CostParams, Iteration, Link, PrefillChunk};
