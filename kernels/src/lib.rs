@@ -24,6 +24,7 @@
 
 pub mod config;
 pub mod cost;
+pub mod cpu;
 pub mod gpu;
 pub mod model;
 pub mod peft;
