@@ -3,6 +3,7 @@
 //! Every subcommand lives in its own module (`cmd_*.rs`); this file only parses the command
 //! line, dispatches, and turns errors into a message on stderr and a non-zero exit status.
 
+mod cmd_adapters;
 mod cmd_bench;
 mod cmd_bench_io;
 mod cmd_dgg;
@@ -30,6 +31,8 @@ enum Command {
     Bench(cmd_bench::BenchArgs),
     /// Measure the NVMe tier: write then read pages through the io_uring page file.
     BenchIo(cmd_bench_io::BenchIoArgs),
+    /// Write random PEFT adapters of real shapes, or check one.
+    Adapters(cmd_adapters::AdaptersArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Command::Dgg(args) => cmd_dgg::run(args),
         Command::Bench(args) => cmd_bench::run(args),
         Command::BenchIo(args) => cmd_bench_io::run(args),
+        Command::Adapters(args) => cmd_adapters::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
