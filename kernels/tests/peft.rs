@@ -179,6 +179,9 @@ fn a_slice_is_a_row_of_a_and_a_column_of_b() {
     let mut short = paged.clone();
     short.pages.pop();
     assert!(matches!(short.to_adapter(), Err(PeftError::Paging(_))));
+    let mut zero = paged.clone();
+    zero.layout.page_bytes = 0;
+    assert!(matches!(zero.read_slice(0), Err(PeftError::Paging(_))));
 }
 
 #[test]

@@ -54,7 +54,7 @@ impl PageLayout {
     }
     /// Pages the adapter takes: `ceil(total_bytes / page_bytes)`, at least one.
     pub fn page_count(&self) -> usize {
-        self.total_bytes().div_ceil(self.page_bytes).max(1)
+        self.total_bytes().div_ceil(self.page_bytes.max(1)).max(1)
     }
     /// Byte range of slice `j` in the stream of pages.
     pub fn slice_range(&self, j: u32) -> Range<usize> {
@@ -64,7 +64,8 @@ impl PageLayout {
     /// The pages slice `j` touches (what must be resident to compute with rank `j`).
     pub fn slice_pages(&self, j: u32) -> Range<usize> {
         let bytes = self.slice_range(j);
-        bytes.start / self.page_bytes..bytes.end.div_ceil(self.page_bytes)
+        let page_bytes = self.page_bytes.max(1);
+        bytes.start / page_bytes..bytes.end.div_ceil(page_bytes)
     }
 }
 
@@ -118,6 +119,9 @@ impl Adapter {
 
 impl PagedAdapter {
     fn check(&self) -> Result<()> {
+        if self.layout.page_bytes == 0 {
+            return Err(PeftError::Paging("page size 0 bytes".into()));
+        }
         let want = self.layout.page_count();
         if self.pages.len() != want {
             return Err(PeftError::Paging(format!(
