@@ -166,8 +166,9 @@ fn fraction(field: &'static str, value: f64) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Checks a model: every size and count positive, KV heads dividing the attention heads, and
-/// the tensor-parallel degree dividing the attention heads (Megatron's head split).
+/// Checks a model: every size and count positive, the derived byte sizes fitting in 64 bits,
+/// KV heads dividing the attention heads, and the tensor-parallel degree dividing the
+/// attention heads (Megatron's head split).
 pub fn validate_model(m: &ModelSpec) -> Result<(), ConfigError> {
     positive("model.layers", m.layers.into())?;
     positive("model.hidden_size", m.hidden_size.into())?;
@@ -179,6 +180,9 @@ pub fn validate_model(m: &ModelSpec) -> Result<(), ConfigError> {
     positive("model.dtype_bytes", m.dtype_bytes.into())?;
     positive("model.params", m.params)?;
     positive("model.tensor_parallel", m.tensor_parallel.into())?;
+    if !sizes_fit(m) {
+        return Err(too_large());
+    }
     if m.attention_heads.checked_rem(m.kv_heads) != Some(0) {
         return Err(invalid(
             "model.kv_heads",
@@ -194,6 +198,46 @@ pub fn validate_model(m: &ModelSpec) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+fn too_large() -> ConfigError {
+    invalid(
+        "model",
+        "a shape whose parameter count and byte sizes fit in 64 bits",
+        "an overflowing shape",
+    )
+}
+
+/// [`ModelSpec::params_from_shape`] with checked arithmetic: `None` on overflow.
+fn checked_params_from_shape(m: &ModelSpec) -> Option<u64> {
+    let h = u64::from(m.hidden_size);
+    let mut per_layer = h.checked_mul(2)?;
+    for t in LoraTarget::ALL {
+        let (input, output) = m.projection_dims(t);
+        per_layer = per_layer.checked_add(input.checked_mul(output)?)?;
+    }
+    let embeddings = u64::from(m.vocab_size).checked_mul(h)?.checked_mul(2)?;
+    embeddings
+        .checked_add(u64::from(m.layers).checked_mul(per_layer)?)?
+        .checked_add(h)
+}
+
+/// Whether every size the cost model derives from `m` fits in a `u64`: the weight bytes, the
+/// KV bytes per token and the LoRA bytes per rank on all linear layers (the largest target
+/// set; per-GPU sizes are smaller).
+fn sizes_fit(m: &ModelSpec) -> bool {
+    let dtype = u64::from(m.dtype_bytes);
+    let kv = [m.layers, m.kv_heads, m.head_dim]
+        .into_iter()
+        .try_fold(2 * dtype, |acc, v| acc.checked_mul(u64::from(v)));
+    let lora_per_layer = LoraTarget::ALL.into_iter().try_fold(0u64, |acc, t| {
+        let (input, output) = m.projection_dims(t);
+        acc.checked_add(input.checked_add(output)?)
+    });
+    let lora = lora_per_layer
+        .and_then(|l| l.checked_mul(u64::from(m.layers)))
+        .and_then(|l| l.checked_mul(dtype));
+    kv.is_some() && lora.is_some() && m.params.checked_mul(dtype).is_some()
 }
 
 /// Checks a GPU: capacity, bandwidths and FLOP rate positive (latencies may be zero, and
@@ -339,7 +383,7 @@ impl ModelOverride {
             m.head_dim = m.hidden_size / m.attention_heads;
         }
         if shape_changed && self.params.is_none() {
-            m.params = m.params_from_shape();
+            m.params = checked_params_from_shape(&m).ok_or_else(too_large)?;
         }
         Ok(m)
     }

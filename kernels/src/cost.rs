@@ -227,7 +227,11 @@ impl CostModel {
         let bytes = self.model.weight_bytes_per_gpu() as f64
             + kv_tokens * self.model.kv_bytes_per_token_per_gpu() as f64;
         let base_s = self.compute_s(flops).max(self.hbm_s(bytes));
-        ceil_ns(base_s) + self.lora_ns(iteration.adapters) + self.params.step_overhead_ns
+        // Saturating: huge but valid configurations (a whole-second overhead, a tiny GPU) must
+        // not overflow.
+        ceil_ns(base_s)
+            .saturating_add(self.lora_ns(iteration.adapters))
+            .saturating_add(self.params.step_overhead_ns)
     }
 
     /// Time of an iteration that only prefills `new_tokens` after `context_tokens_before`
@@ -273,8 +277,8 @@ impl CostModel {
         let compute_s = flops
             / self.tp()
             / (self.gpu.bf16_dense_flops_per_s as f64 * self.params.lora_flops_efficiency);
-        let overhead = adapters.len() as u64 * self.params.lora_adapter_overhead_ns;
-        ceil_ns(self.hbm_s(bytes).max(compute_s)) + overhead
+        let overhead = (adapters.len() as u64).saturating_mul(self.params.lora_adapter_overhead_ns);
+        ceil_ns(self.hbm_s(bytes).max(compute_s)).saturating_add(overhead)
     }
 
     /// Bandwidth of a link, bytes per second.

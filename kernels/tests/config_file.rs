@@ -188,3 +188,49 @@ fn unreadable_file_is_a_read_error() {
         .expect_err("missing file");
     assert!(matches!(err, ConfigError::Read { .. }), "{err:?}");
 }
+
+/// Fuzz regression (`hardware_toml`, empty input): on the presets, a prefill of `u32::MAX`
+/// tokens saturated the roofline time to `u64::MAX` and adding the step overhead overflowed.
+#[test]
+fn extreme_work_on_presets_saturates_instead_of_overflowing() {
+    let cost = base().cost_model().expect("presets");
+    assert_eq!(cost.prefill_ns(u32::MAX, u32::MAX), u64::MAX);
+    assert_eq!(cost.decode_step_ns(u32::MAX, u64::MAX), u64::MAX);
+    let huge = [fastlibra_kernels::AdapterLoad {
+        rank: u32::MAX,
+        tokens: u32::MAX,
+    }; 3];
+    assert_eq!(cost.lora_ns(&huge), u64::MAX);
+}
+
+/// Fuzz regression (`fuzz/corpus/hardware_toml/overflowing-shape`): a shape whose parameter
+/// count or byte sizes do not fit in 64 bits overflowed while recomputing `params`; it is an
+/// error naming the model.
+#[test]
+fn overflowing_shape_is_an_error_not_a_panic() {
+    let text = "[model]\nlayers = 4294967295\nhidden_size = 4294967295\nattention_heads = 1\n\
+                kv_heads = 1\nintermediate_size = 4294967295\nvocab_size = 4294967295\n";
+    assert_eq!(field_error(text), "model");
+    // A shape that fits, with `params` given, but whose weight bytes overflow.
+    let text = "[model]\nparams = 9.0e18\ndtype_bytes = 4\n";
+    assert_eq!(field_error(text), "model");
+    let text = "[model]\nlayers = 4294967295\nkv_heads = 4294967295\nattention_heads = 4294967295\n\
+                head_dim = 4294967295\nparams = 1\n";
+    assert_eq!(field_error(text), "model");
+}
+
+/// Fuzz regression (`fuzz/corpus/hardware_toml/valid-huge-overheads-tiny-gpu`): valid but
+/// extreme overheads and a one-byte-per-second GPU saturate instead of overflowing.
+#[test]
+fn huge_overheads_saturate() {
+    let text = "[gpu]\nhbm_bandwidth_bytes_per_s = 1\nbf16_dense_flops_per_s = 1\n\
+                [cost]\nstep_overhead_ns = 9.0e18\nlora_adapter_overhead_ns = 9.0e18\n";
+    let cost = base()
+        .with_toml(text)
+        .expect("valid")
+        .cost_model()
+        .expect("valid");
+    assert_eq!(cost.prefill_ns(1, 0), u64::MAX);
+    let loads = [fastlibra_kernels::AdapterLoad { rank: 1, tokens: 1 }; 3];
+    assert_eq!(cost.lora_ns(&loads), u64::MAX);
+}

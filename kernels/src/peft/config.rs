@@ -50,14 +50,24 @@ struct RawConfig {
 }
 
 impl AdapterConfig {
-    /// Reads `dir/adapter_config.json`.
+    /// Reads `dir/adapter_config.json` (see [`AdapterConfig::parse_bytes`]).
     pub fn read(dir: &Path) -> Result<AdapterConfig> {
         let path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| PeftError::Io {
+        let bytes = std::fs::read(&path).map_err(|source| PeftError::Io {
             path: path.clone(),
             source,
         })?;
-        AdapterConfig::parse(&text, &path)
+        AdapterConfig::parse_bytes(&bytes, &path)
+    }
+
+    /// Parses the raw bytes of a config: text that is not UTF-8 is a [`PeftError::Json`];
+    /// `path` is only used in errors.
+    pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<AdapterConfig> {
+        let text = std::str::from_utf8(bytes).map_err(|e| PeftError::Json {
+            path: path.to_path_buf(),
+            message: format!("not UTF-8: {e}"),
+        })?;
+        AdapterConfig::parse(text, path)
     }
 
     /// Parses the JSON text of a config; `path` is only used in errors.

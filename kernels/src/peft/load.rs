@@ -7,7 +7,7 @@ use safetensors::SafeTensors;
 use safetensors::tensor::TensorView;
 
 use super::adapter::{Adapter, AdapterShape, LoraPair, Matrix, dims};
-use super::config::AdapterConfig;
+use super::config::{AdapterConfig, CONFIG_FILE};
 use super::dtype::WeightDtype;
 use super::error::{PeftError, Result};
 use super::names::{parse_tensor_name, tensor_name};
@@ -32,11 +32,31 @@ pub fn load_peft(dir: &Path, model: &ModelSpec) -> Result<Adapter> {
         path: path.clone(),
         source,
     })?;
-    let tensors = SafeTensors::deserialize(&bytes).map_err(|e| PeftError::Safetensors {
-        path: path.clone(),
+    from_config_and_weights(config, &bytes, &path, model)
+}
+
+/// [`load_peft`] on the contents of the two files instead of a folder: the same parsing and
+/// the same checks, with errors naming the bare file names. Hostile input (a header that
+/// claims huge tensors, offsets past the end) is an error before anything is allocated for
+/// it: the safetensors reader checks every offset against the data, and a tensor is only
+/// decoded once its shape matches the model.
+pub fn load_peft_bytes(config_json: &[u8], weights: &[u8], model: &ModelSpec) -> Result<Adapter> {
+    let config = AdapterConfig::parse_bytes(config_json, Path::new(CONFIG_FILE))?;
+    from_config_and_weights(config, weights, Path::new(WEIGHTS_FILE), model)
+}
+
+/// The weights of a parsed config, checked against `model`; `path` is only used in errors.
+fn from_config_and_weights(
+    config: AdapterConfig,
+    bytes: &[u8],
+    path: &Path,
+    model: &ModelSpec,
+) -> Result<Adapter> {
+    let tensors = SafeTensors::deserialize(bytes).map_err(|e| PeftError::Safetensors {
+        path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    let (found, dtype) = index_tensors(&tensors, &config, model, &path)?;
+    let (found, dtype) = index_tensors(&tensors, &config, model, path)?;
     let shape = AdapterShape {
         rank: config.rank,
         alpha: config.alpha,
@@ -50,7 +70,7 @@ pub fn load_peft(dir: &Path, model: &ModelSpec) -> Result<Adapter> {
         for target in config.targets.iter() {
             let (input, output) = dims(model, target)?;
             let read = |matrix: Matrix, expected: [usize; 2]| {
-                read_matrix(&found, (layer, target, matrix), expected, dtype, &path)
+                read_matrix(&found, (layer, target, matrix), expected, dtype, path)
             };
             let a = read(Matrix::A, [rank, input])?;
             let b = read(Matrix::B, [output, rank])?;
