@@ -26,6 +26,7 @@
 mod admit;
 mod batch;
 pub mod config;
+pub mod fuzz;
 pub mod links;
 pub mod policy;
 mod request;
