@@ -23,6 +23,7 @@
 //! `weight_bytes`.
 
 pub mod config;
+pub mod config_fuzz;
 pub mod cost;
 pub mod cpu;
 pub mod gpu;
