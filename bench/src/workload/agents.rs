@@ -16,17 +16,17 @@
 //! Every session starts at its arrival time ([`SessionStart::At`]); sessions are in arrival
 //! order.
 
-use fastlibra_runtime::workload::{SessionSpec, SessionStart, TurnSpec, Workload};
+use fastlibra_runtime::workload::{TurnSpec, Workload};
 
 use super::arrivals::ArrivalProcess;
 use super::error::WorkloadError;
-use super::params::{MAX_SESSIONS, WorkloadParams};
+use super::params::WorkloadParams;
 use super::popularity::{Zipf, ranking};
 use super::sample::{
-    LengthDist, Stream, exponential, secs_to_ns, stream_rng, uniform_u32, validate_non_negative,
-    validate_range,
+    LengthDist, exponential, secs_to_ns, uniform_u32, validate_non_negative, validate_range,
 };
-use super::tokens::{SystemPrompts, random_tokens};
+use super::scaffold::{Scaffold, session};
+use super::tokens::random_tokens;
 
 /// The generator's name.
 pub const NAME: &str = "agents";
@@ -102,63 +102,41 @@ pub fn generate_with(
 }
 
 fn build(params: &WorkloadParams, config: &AgentsConfig) -> Workload {
-    let adapters = params.adapters();
-    let n = adapters.len() as u32;
-    let mut workload = Workload {
-        name: NAME.to_string(),
-        adapters,
-        sessions: Vec::new(),
-    };
-    if n == 0 {
-        return workload;
-    }
-    let seed = params.seed;
-    let (lo, hi) = config.system_prompt_tokens;
-    let prompts = SystemPrompts::new(seed, n, lo, hi);
-    let mut popularity_rng = stream_rng(seed, Stream::Popularity);
-    let order = ranking(&mut popularity_rng, n);
-    let zipf = Zipf::new(n as usize, config.zipf_exponent);
-    let arrivals = ArrivalProcess::Poisson {
+    let process = ArrivalProcess::Poisson {
         rate_per_s: params.rate_per_s,
-    }
-    .times_ns(
-        &mut stream_rng(seed, Stream::Arrivals),
-        params.duration_ns(),
-        MAX_SESSIONS as usize,
-    );
-    let mut lengths = stream_rng(seed, Stream::Lengths);
-    let mut tokens = stream_rng(seed, Stream::Tokens);
-    let mut think = stream_rng(seed, Stream::Think);
+    };
+    let mut s = match Scaffold::new(NAME, params, config.system_prompt_tokens, process) {
+        Ok(s) => s,
+        Err(empty) => return empty,
+    };
+    let order = ranking(&mut s.popularity, s.adapters);
+    let zipf = Zipf::new(s.adapters as usize, config.zipf_exponent);
     let (tool_lo, tool_hi) = config.tool_output_tokens;
-    for start in arrivals {
-        let adapter = order[zipf.sample(&mut popularity_rng)];
-        let turn_count = uniform_u32(&mut lengths, config.turns.0, config.turns.1);
+    for &start in &s.arrivals {
+        let adapter = order[zipf.sample(&mut s.popularity)];
+        let turn_count = uniform_u32(&mut s.lengths, config.turns.0, config.turns.1);
         let turns = (0..turn_count)
             .map(|i| {
                 let (text, think_ns) = if i == 0 {
-                    let mut text = prompts.get(adapter).to_vec();
-                    let task = config.task_tokens.sample(&mut lengths);
-                    text.extend(random_tokens(&mut tokens, task));
+                    let mut text = s.prompts.get(adapter).to_vec();
+                    let task = config.task_tokens.sample(&mut s.lengths);
+                    text.extend(random_tokens(&mut s.tokens, task));
                     (text, 0)
                 } else {
-                    let output = uniform_u32(&mut lengths, tool_lo, tool_hi);
-                    let tool_ns = secs_to_ns(exponential(&mut think, config.tool_time_mean_s));
-                    (random_tokens(&mut tokens, output), tool_ns)
+                    let output = uniform_u32(&mut s.lengths, tool_lo, tool_hi);
+                    let tool_ns = secs_to_ns(exponential(&mut s.think, config.tool_time_mean_s));
+                    (random_tokens(&mut s.tokens, output), tool_ns)
                 };
                 TurnSpec {
                     think_ns,
                     tokens: text,
-                    max_new_tokens: config.output_tokens.sample(&mut lengths),
+                    max_new_tokens: config.output_tokens.sample(&mut s.lengths),
                 }
             })
             .collect();
-        workload.sessions.push(SessionSpec {
-            adapter,
-            start: SessionStart::At(start),
-            turns,
-        });
+        s.workload.sessions.push(session(adapter, start, turns));
     }
-    workload
+    s.workload
 }
 
 #[cfg(test)]

@@ -14,17 +14,18 @@
 //! Every session starts at its arrival time ([`SessionStart::At`]); sessions are in arrival
 //! order.
 
-use fastlibra_runtime::workload::{SessionSpec, SessionStart, TurnSpec, Workload};
+use fastlibra_runtime::workload::{TurnSpec, Workload};
 
 use super::arrivals::ArrivalProcess;
 use super::error::WorkloadError;
-use super::params::{MAX_SESSIONS, WorkloadParams};
+use super::params::WorkloadParams;
 use super::popularity::{Zipf, ranking};
 use super::sample::{
-    LengthDist, Stream, exponential, geometric, secs_to_ns, stream_rng, validate_non_negative,
-    validate_positive, validate_range,
+    LengthDist, exponential, geometric, secs_to_ns, validate_non_negative, validate_positive,
+    validate_range,
 };
-use super::tokens::{SystemPrompts, random_tokens};
+use super::scaffold::{Scaffold, session};
+use super::tokens::random_tokens;
 
 /// The generator's name.
 pub const NAME: &str = "chatbot";
@@ -105,68 +106,47 @@ pub fn generate_with(
 }
 
 fn build(params: &WorkloadParams, config: &ChatbotConfig) -> Workload {
-    let adapters = params.adapters();
-    let n = adapters.len() as u32;
-    let mut workload = Workload {
-        name: NAME.to_string(),
-        adapters,
-        sessions: Vec::new(),
-    };
-    if n == 0 {
-        return workload;
-    }
-    let seed = params.seed;
-    let (lo, hi) = config.system_prompt_tokens;
-    let prompts = SystemPrompts::new(seed, n, lo, hi);
-    let mut popularity_rng = stream_rng(seed, Stream::Popularity);
-    let order = ranking(&mut popularity_rng, n);
-    let zipf = Zipf::new(n as usize, config.zipf_exponent);
-    let arrivals = ArrivalProcess::Poisson {
+    let process = ArrivalProcess::Poisson {
         rate_per_s: params.rate_per_s,
-    }
-    .times_ns(
-        &mut stream_rng(seed, Stream::Arrivals),
-        params.duration_ns(),
-        MAX_SESSIONS as usize,
-    );
-    let mut lengths = stream_rng(seed, Stream::Lengths);
-    let mut tokens = stream_rng(seed, Stream::Tokens);
-    let mut think = stream_rng(seed, Stream::Think);
-    for start in arrivals {
-        let adapter = order[zipf.sample(&mut popularity_rng)];
-        let turn_count = geometric(&mut lengths, config.mean_turns, config.max_turns);
+    };
+    let mut s = match Scaffold::new(NAME, params, config.system_prompt_tokens, process) {
+        Ok(s) => s,
+        Err(empty) => return empty,
+    };
+    let order = ranking(&mut s.popularity, s.adapters);
+    let zipf = Zipf::new(s.adapters as usize, config.zipf_exponent);
+    for &start in &s.arrivals {
+        let adapter = order[zipf.sample(&mut s.popularity)];
+        let turn_count = geometric(&mut s.lengths, config.mean_turns, config.max_turns);
         let turns = (0..turn_count)
             .map(|i| {
-                let user = config.user_tokens.sample(&mut lengths);
+                let user = config.user_tokens.sample(&mut s.lengths);
                 let mut text = if i == 0 {
-                    prompts.get(adapter).to_vec()
+                    s.prompts.get(adapter).to_vec()
                 } else {
                     Vec::new()
                 };
-                text.extend(random_tokens(&mut tokens, user));
+                text.extend(random_tokens(&mut s.tokens, user));
                 TurnSpec {
                     think_ns: if i == 0 {
                         0
                     } else {
-                        secs_to_ns(exponential(&mut think, config.think_time_mean_s))
+                        secs_to_ns(exponential(&mut s.think, config.think_time_mean_s))
                     },
                     tokens: text,
-                    max_new_tokens: config.response_tokens.sample(&mut lengths),
+                    max_new_tokens: config.response_tokens.sample(&mut s.lengths),
                 }
             })
             .collect();
-        workload.sessions.push(SessionSpec {
-            adapter,
-            start: SessionStart::At(start),
-            turns,
-        });
+        s.workload.sessions.push(session(adapter, start, turns));
     }
-    workload
+    s.workload
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workload::tokens::SystemPrompts;
 
     fn params(rate: f64, seed: u64) -> WorkloadParams {
         WorkloadParams {

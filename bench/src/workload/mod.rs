@@ -23,6 +23,7 @@ pub mod error;
 pub mod params;
 pub mod popularity;
 pub mod sample;
+mod scaffold;
 pub mod tokens;
 pub mod translation;
 

@@ -14,18 +14,19 @@
 //! Each request is a one-turn session starting at its arrival ([`SessionStart::At`]), in
 //! arrival order; only the system prompt is shared, so the reusable KV is per adapter.
 
-use fastlibra_runtime::workload::{SessionSpec, SessionStart, TurnSpec, Workload};
+use fastlibra_runtime::workload::{TurnSpec, Workload};
 use rand::Rng;
 
 use super::arrivals::ArrivalProcess;
 use super::error::{WorkloadError, invalid};
-use super::params::{MAX_SESSIONS, WorkloadParams};
+use super::params::WorkloadParams;
 use super::popularity::RotatingHotSet;
 use super::sample::{
     Stream, secs_to_ns, stream_rng, uniform_u32, validate_non_negative, validate_positive,
     validate_range,
 };
-use super::tokens::{SystemPrompts, random_tokens};
+use super::scaffold::{Scaffold, session};
+use super::tokens::random_tokens;
 
 /// The generator's name.
 pub const NAME: &str = "translation";
@@ -121,63 +122,48 @@ pub fn generate_with(
 }
 
 fn build(params: &WorkloadParams, config: &TranslationConfig) -> Workload {
-    let adapters = params.adapters();
-    let n = adapters.len() as u32;
-    let mut workload = Workload {
-        name: NAME.to_string(),
-        adapters,
-        sessions: Vec::new(),
+    let process = ArrivalProcess::Gamma {
+        rate_per_s: params.rate_per_s,
+        cv2: config.burstiness_cv2,
     };
-    if n == 0 {
-        return workload;
-    }
-    let seed = params.seed;
-    let (lo, hi) = config.system_prompt_tokens;
-    let prompts = SystemPrompts::new(seed, n, lo, hi);
+    let mut s = match Scaffold::new(NAME, params, config.system_prompt_tokens, process) {
+        Ok(s) => s,
+        Err(empty) => return empty,
+    };
     let mut popularity = RotatingHotSet::new(
-        n,
+        s.adapters,
         config.hot_set_size,
         secs_to_ns(config.rotation_period_s),
         config.zipf_exponent,
         config.cold_fraction,
-        stream_rng(seed, Stream::HotSets),
+        stream_rng(params.seed, Stream::HotSets),
     );
-    let arrivals = ArrivalProcess::Gamma {
-        rate_per_s: params.rate_per_s,
-        cv2: config.burstiness_cv2,
-    }
-    .times_ns(
-        &mut stream_rng(seed, Stream::Arrivals),
-        params.duration_ns(),
-        MAX_SESSIONS as usize,
-    );
-    let mut popularity_rng = stream_rng(seed, Stream::Popularity);
-    let mut lengths = stream_rng(seed, Stream::Lengths);
-    let mut tokens = stream_rng(seed, Stream::Tokens);
     let (ratio_lo, ratio_hi) = config.output_ratio;
-    for start in arrivals {
-        let adapter = popularity.sample(&mut popularity_rng, start);
-        let input = uniform_u32(&mut lengths, config.input_tokens.0, config.input_tokens.1);
-        let ratio = ratio_lo + (ratio_hi - ratio_lo) * lengths.random::<f64>();
+    for &start in &s.arrivals {
+        let adapter = popularity.sample(&mut s.popularity, start);
+        let input = uniform_u32(&mut s.lengths, config.input_tokens.0, config.input_tokens.1);
+        let ratio = ratio_lo + (ratio_hi - ratio_lo) * s.lengths.random::<f64>();
         let output = (f64::from(input) * ratio).round().max(1.0) as u32;
-        let mut text = prompts.get(adapter).to_vec();
-        text.extend(random_tokens(&mut tokens, input));
-        workload.sessions.push(SessionSpec {
+        let mut text = s.prompts.get(adapter).to_vec();
+        text.extend(random_tokens(&mut s.tokens, input));
+        s.workload.sessions.push(session(
             adapter,
-            start: SessionStart::At(start),
-            turns: vec![TurnSpec {
+            start,
+            vec![TurnSpec {
                 think_ns: 0,
                 tokens: text,
                 max_new_tokens: output,
             }],
-        });
+        ));
     }
-    workload
+    s.workload
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workload::tokens::SystemPrompts;
+    use fastlibra_runtime::workload::{SessionSpec, SessionStart};
 
     fn params(rate: f64) -> WorkloadParams {
         WorkloadParams {
