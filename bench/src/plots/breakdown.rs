@@ -3,6 +3,8 @@
 
 use plotters::prelude::*;
 
+use super::draw_legend;
+
 use super::{FONT, HEIGHT, TTFT_BREAKDOWN, WIDTH, plot_error, tick};
 use crate::report::{PolicySummary, ReportError};
 
@@ -91,14 +93,7 @@ pub fn render(series: &[(&str, &PolicySummary)]) -> Result<String, ReportError> 
                     Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((FONT, 16))
-            .draw()
-            .map_err(|e| err(&e))?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 16).map_err(|e| err(&e))?;
         root.present().map_err(|e| err(&e))?;
     }
     Ok(svg)

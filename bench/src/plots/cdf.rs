@@ -3,7 +3,9 @@
 use hdrhistogram::Histogram;
 use plotters::prelude::*;
 
-use super::{FONT, HEIGHT, TTFT_CDF, WIDTH, log_range, plot_error, policy_color, tick};
+use super::{draw_legend, policy_line};
+
+use super::{FONT, HEIGHT, TTFT_CDF, WIDTH, log_range, plot_error, tick};
 use crate::report::ReportError;
 
 /// Most points drawn per policy.
@@ -63,27 +65,10 @@ pub fn render(series: &[(&str, &Histogram<u64>)]) -> Result<String, ReportError>
             .draw()
             .map_err(|e| err(&e))?;
         for (policy, curve) in &curves {
-            let color = policy_color(policy);
-            chart
-                .draw_series(LineSeries::new(
-                    curve.iter().copied(),
-                    color.stroke_width(2),
-                ))
-                .map_err(|e| err(&e))?
-                .label(*policy)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
-                });
+            policy_line(&mut chart, policy, curve.clone()).map_err(|e| err(&e))?;
         }
         if !curves.is_empty() {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK)
-                .label_font((FONT, 16))
-                .draw()
-                .map_err(|e| err(&e))?;
+            draw_legend(&mut chart, SeriesLabelPosition::LowerRight, 16).map_err(|e| err(&e))?;
         }
         root.present().map_err(|e| err(&e))?;
     }

@@ -18,6 +18,7 @@ pub mod rate;
 
 use std::path::{Path, PathBuf};
 
+use plotters::prelude::*;
 use plotters::style::RGBColor;
 
 use crate::report::ReportError;
@@ -95,6 +96,50 @@ pub fn log_range(lo: f64, hi: f64) -> std::ops::Range<f64> {
 /// Writes an SVG document into `dir` and returns its path.
 pub fn write(dir: &Path, name: &str, svg: &str) -> Result<PathBuf, ReportError> {
     write_file(dir, name, svg)
+}
+
+/// Draws `points` as one line in `policy`'s colour, labelled for the legend.
+pub(crate) fn policy_line<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    policy: &str,
+    points: Vec<(X::ValueType, Y::ValueType)>,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged,
+    Y: Ranged,
+    X::ValueType: Clone + 'static,
+    Y::ValueType: Clone + 'static,
+{
+    let color = policy_color(policy);
+    chart
+        .draw_series(LineSeries::new(points, color.stroke_width(2)))
+        .map_err(|e| e.to_string())?
+        .label(policy)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
+    Ok(())
+}
+
+/// Draws the legend of `chart` in a framed white box at `position`.
+pub(crate) fn draw_legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    font_size: u32,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, font_size))
+        .draw()
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

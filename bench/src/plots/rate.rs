@@ -4,6 +4,8 @@
 
 use plotters::prelude::*;
 
+use super::{draw_legend, policy_line};
+
 use super::{FONT, TTFT_VS_RATE, WIDTH, log_range, plot_error, policy_color, tick};
 use crate::report::ReportError;
 
@@ -68,24 +70,11 @@ fn panel(
     for (policy, line) in lines {
         let color = policy_color(policy);
         let pts: Vec<(f64, f64)> = line.iter().map(|p| (p.0, value(p))).collect();
-        chart
-            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-            .map_err(|e| e.to_string())?
-            .label(*policy)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
-            });
+        policy_line(&mut chart, policy, pts.clone())?;
         chart
             .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
             .map_err(|e| e.to_string())?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font((FONT, 14))
-        .draw()
-        .map_err(|e| e.to_string())?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
     Ok(())
 }
