@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use fastlibra_alloc::geometry::PageGeometry;
+use fastlibra_bench::units::parse_size;
 use fastlibra_kernels::peft::{
     Adapter, AdapterConfig, AdapterShape, Matrix, WeightDtype, load_peft, write_peft,
 };
@@ -253,20 +254,4 @@ fn check(args: CheckArgs) -> CmdResult {
         geometry.pages_for(adapter.bytes())
     );
     Ok(())
-}
-
-/// Parses a byte count with an optional K, M or G suffix (KiB, MiB, GiB).
-fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let (digits, shift) = match text.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&text[..i], 10),
-        Some((i, 'm' | 'M')) => (&text[..i], 20),
-        Some((i, 'g' | 'G')) => (&text[..i], 30),
-        _ => (text, 0),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size (examples: 4096, 64K, 2M, 1G)"))?;
-    n.checked_mul(1 << shift)
-        .ok_or_else(|| format!("`{text}` is too large"))
 }

@@ -5,4 +5,5 @@ pub mod peak;
 pub mod plots;
 pub mod progress;
 pub mod report;
+pub mod units;
 pub mod workload;

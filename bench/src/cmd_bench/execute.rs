@@ -183,20 +183,9 @@ fn measure(result: &SimResult) -> Option<Measurement> {
     if requests == 0 {
         return None;
     }
-    let failed = result
-        .outcomes
-        .iter()
-        .filter(|o| o.failure.is_some())
-        .count();
-    let ttfts: Vec<u64> = result.outcomes.iter().filter_map(|o| o.ttft_ns()).collect();
-    let mean_ttft_ms = if ttfts.is_empty() {
-        f64::INFINITY
-    } else {
-        ttfts.iter().map(|&t| t as f64).sum::<f64>() / ttfts.len() as f64 / 1e6
-    };
     Some(Measurement {
-        mean_ttft_ms,
-        failed_fraction: failed as f64 / requests as f64,
+        mean_ttft_ms: result.mean_ttft_ns() / 1e6,
+        failed_fraction: result.failed() as f64 / requests as f64,
     })
 }
 

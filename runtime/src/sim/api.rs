@@ -57,6 +57,27 @@ pub struct SimResult {
     pub lora_fraction: Option<f64>,
 }
 
+impl SimResult {
+    /// Requests that failed (any reason).
+    pub fn failed(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.failure.is_some()).count()
+    }
+
+    /// Mean time to first token over the requests that got one, ns (infinite when none did).
+    pub fn mean_ttft_ns(&self) -> f64 {
+        let (sum, count) = self
+            .outcomes
+            .iter()
+            .filter_map(|o| o.ttft_ns())
+            .fold((0.0, 0u64), |(sum, count), t| (sum + t as f64, count + 1));
+        if count == 0 {
+            f64::INFINITY
+        } else {
+            sum / count as f64
+        }
+    }
+}
+
 /// Errors of a simulation set-up (the run itself cannot fail).
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {

@@ -29,16 +29,5 @@ pub(crate) fn run(workload: &Workload, options: &SimOptions) -> Result<SimResult
 
 /// Fewest failures first, then lowest mean TTFT.
 fn rank(result: &SimResult) -> (usize, f64) {
-    let failed = result
-        .outcomes
-        .iter()
-        .filter(|o| o.failure.is_some())
-        .count();
-    let ttfts: Vec<u64> = result.outcomes.iter().filter_map(|o| o.ttft_ns()).collect();
-    let mean = if ttfts.is_empty() {
-        f64::INFINITY
-    } else {
-        ttfts.iter().map(|&t| t as f64).sum::<f64>() / ttfts.len() as f64
-    };
-    (failed, mean)
+    (result.failed(), result.mean_ttft_ns())
 }
