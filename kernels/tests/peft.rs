@@ -14,21 +14,9 @@ use fastlibra_kernels::{LoraTarget, LoraTargets, ModelSpec};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
-/// 2 layers, hidden 64, 4 heads, 2 KV heads (head 16), FFN 128.
+/// 2 layers, hidden 64, 4 heads, 2 KV heads (head 16), FFN 128: the fuzz target's model.
 fn tiny() -> ModelSpec {
-    ModelSpec {
-        name: "tiny".into(),
-        layers: 2,
-        hidden_size: 64,
-        attention_heads: 4,
-        kv_heads: 2,
-        head_dim: 16,
-        intermediate_size: 128,
-        vocab_size: 256,
-        dtype_bytes: 2,
-        params: 0,
-        tensor_parallel: 1,
-    }
+    fastlibra_kernels::peft::fuzz_entry::tiny_model()
 }
 
 fn scratch(name: &str) -> PathBuf {
