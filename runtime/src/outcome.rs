@@ -139,6 +139,17 @@ pub struct EngineStats {
     pub preemptions: u64,
     /// Compute steps run.
     pub steps: u64,
-    /// Transfers the driver reported as failed.
+    /// Transfers the driver reported as failed (the source is intact; nothing was lost).
     pub transfer_failures: u64,
+    /// Nodes whose data the driver reported lost in transit (a checksum failure, a read
+    /// error): dropped and recomputed (KV) or registered again from the source (adapters).
+    #[serde(default)]
+    pub nodes_lost: u64,
+    /// Pages of those nodes.
+    #[serde(default)]
+    pub pages_lost: u64,
+    /// Adapter versions registered after start-up (reloads, and adapters whose pages were
+    /// lost).
+    #[serde(default)]
+    pub adapters_reloaded: u64,
 }

@@ -168,7 +168,17 @@ impl Engine {
         if let Err(err) = matched {
             debug_assert!(matches!(err, AllocError::StaleVersion { .. }));
             self.scratch_match = found;
-            self.fail(slot, FailureReason::UnknownAdapter);
+            // The adapter was reloaded while this request waited: it starts over with the
+            // new version (it has computed nothing yet).
+            let adapter = self.requests[slot as usize].adapter;
+            match self.tree.current_adapter(adapter) {
+                Ok(current) => {
+                    self.unhold(slot);
+                    self.requests[slot as usize].adapter_ref = current;
+                    self.evaluate(slot);
+                }
+                Err(_) => self.fail(slot, FailureReason::UnknownAdapter),
+            }
             return;
         }
         // At least the last token is always computed (its logits give the next token), so a
@@ -187,7 +197,8 @@ impl Engine {
         // The resident prefix of the path.
         let mut resident = 0;
         while resident < path_len
-            && node_at(resident).is_some_and(|(_, s)| s == NodeState::Stable(Tier::Hbm))
+            && node_at(resident)
+                .is_some_and(|(n, s)| s == NodeState::Stable(Tier::Hbm) && !self.is_doomed(n))
         {
             resident += 1;
         }
@@ -203,7 +214,7 @@ impl Engine {
             return;
         }
         let (missing, state) = node_at(resident).expect("in path");
-        if resident > 0 && self.recompute_is_cheaper(missing) {
+        if resident > 0 && (self.is_doomed(missing) || self.recompute_is_cheaper(missing)) {
             self.make_ready(slot, &found, resident - 1);
             self.scratch_match = found;
             return;

@@ -376,7 +376,7 @@ impl Engine {
 
     /// Gives back the request's pin and drops its private blocks (all of its blocks when the
     /// policy keeps no history).
-    fn unhold(&mut self, slot: u32) {
+    pub(crate) fn unhold(&mut self, slot: u32) {
         let r = &mut self.requests[slot as usize];
         self.staged_pages -= u64::from(r.staged_pages);
         r.staged_pages = 0;

@@ -27,8 +27,10 @@ mod admit;
 mod batch;
 pub mod config;
 pub mod fuzz;
+mod inputs;
 pub mod links;
 pub mod policy;
+mod recover;
 mod request;
 mod room;
 pub mod swapper;
@@ -41,8 +43,10 @@ use slab::Slab;
 
 pub use batch::{PrefillPart, StepCmd};
 pub use config::{AdapterInfo, CostHints, EngineConfig, Watermarks};
+pub use inputs::StepSeq;
 pub use links::{Link, TransferCmd};
 pub use policy::{PolicyKind, PolicyKnobs, Ranking};
+pub use recover::Lost;
 
 use crate::outcome::{EngineStats, FailureReason, RequestOutcome};
 use request::Request;
@@ -71,6 +75,9 @@ pub enum EngineError {
     /// The driver reported a step that is not in flight, or the wrong number of tokens.
     #[error("step {0} is not in flight or its outputs do not match")]
     BadStep(u64),
+    /// An adapter id the engine was not built with.
+    #[error("unknown adapter {0}")]
+    UnknownAdapter(u32),
     /// Bad configuration.
     #[error(transparent)]
     Alloc(#[from] AllocError),
@@ -127,6 +134,9 @@ pub struct Engine {
     pub(crate) lora_factor_log2: f32,
     /// The on-demand policies' queues of least recently used candidates (LoRA-or-any, KV).
     pub(crate) lru_queues: [VecDeque<(fastlibra_alloc::NodeId, u64)>; 2],
+    /// Nodes to drop as soon as nothing pins or moves them: KV whose data was lost, retired
+    /// adapter versions. None of them is ever loaded again.
+    pub(crate) doomed: Vec<fastlibra_alloc::NodeId>,
     pub(crate) scratch_match: fastlibra_alloc::Match,
     pub(crate) scratch_scored: Vec<fastlibra_alloc::Scored>,
 }
@@ -172,6 +182,7 @@ impl Engine {
             low_lora: 0.0,
             lora_factor_log2: 0.0,
             lru_queues: Default::default(),
+            doomed: Vec::new(),
             scratch_match: Default::default(),
             scratch_scored: Vec::with_capacity(256),
             config,
@@ -243,6 +254,7 @@ impl Engine {
         if now_ns >= self.next_tick_ns {
             self.next_tick_ns = now_ns + self.config.tick_ns;
             self.sample_memory();
+            self.drop_doomed();
             if self.config.knobs.proactive {
                 self.swapper_tick();
             }

@@ -182,7 +182,7 @@ impl Engine {
                 continue;
             };
             let (tier, pages) = (view.tier(), view.pages());
-            if pages > left {
+            if pages > left || self.is_doomed(c.node) {
                 continue;
             }
             // Never queue prefetches behind prefetches: each link gets at most its queue depth.

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use fastlibra_runtime::engine::{
-    AdapterInfo, CostHints, Engine, EngineConfig, NewRequest, PolicyKind,
+    AdapterInfo, CostHints, Engine, EngineConfig, Lost, NewRequest, PolicyKind,
 };
 use fastlibra_runtime::outcome::RequestOutcome;
 
@@ -42,6 +42,10 @@ pub struct Hand {
     pending_step: Option<(u64, u64, usize)>,
     pub outcomes: Vec<RequestOutcome>,
     next_token: u32,
+    /// The next this many transfers are reported lost (their source data unusable).
+    pub lose_transfers: u32,
+    /// What the engine did with each lost transfer.
+    pub lost: Vec<Lost>,
 }
 
 impl Hand {
@@ -55,6 +59,8 @@ impl Hand {
             pending_step: None,
             outcomes: Vec::new(),
             next_token: 1,
+            lose_transfers: 0,
+            lost: Vec::new(),
         }
     }
 
@@ -114,9 +120,15 @@ impl Hand {
                     .position(|p| p.0 == t)
                     .expect("due");
                 let (_, id) = self.pending_transfers.remove(i);
-                self.engine
-                    .handle_transfer_done(t, id, true)
-                    .expect("issued");
+                if self.lose_transfers > 0 {
+                    self.lose_transfers -= 1;
+                    let lost = self.engine.handle_transfer_lost(t, id).expect("issued");
+                    self.lost.push(lost);
+                } else {
+                    self.engine
+                        .handle_transfer_done(t, id, true)
+                        .expect("issued");
+                }
             } else if next_step == Some(t) {
                 let (_, id, samples) = self.pending_step.take().expect("due");
                 let tokens: Vec<u32> = (0..samples as u32).map(|i| self.next_token + i).collect();

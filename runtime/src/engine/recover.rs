@@ -1,0 +1,149 @@
+//! Recovery: data that is lost in transit and adapters reloaded under the same name.
+//!
+//! - A transfer whose **source** turned out unusable (a page that failed its checksum, an
+//!   unrecoverable read error) is reported with [`Engine::handle_transfer_lost`]. The data is
+//!   never used: a KV node is dropped with everything under it (its requests recompute it);
+//!   an adapter is registered again from its source as a new version.
+//! - [`Engine::reload_adapter`] registers new weights under an existing adapter id. The old
+//!   version and all KV computed with it leave the index at once (no request can match them)
+//!   and are dropped as soon as nothing pins or moves them. Waiting requests switch to the new
+//!   version; running ones finish with the version they started with.
+
+use fastlibra_alloc::{NodeId, NodeKind, Registered, Tier};
+
+use super::{AdapterInfo, Engine, EngineError};
+
+/// What [`Engine::handle_transfer_lost`] did with the node whose data was lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lost {
+    /// A KV node: dropped with its subtree now (`true`), or marked to be dropped as soon as
+    /// nothing under it is pinned or moving (`false`); requests recompute it meanwhile.
+    Kv {
+        /// Whether it is gone already.
+        dropped: bool,
+    },
+    /// An adapter: a new version was registered; the driver must write the adapter's bytes
+    /// into the new node's pages (`Registered::node`, in `tier`) before anything reads them.
+    AdapterReloaded {
+        /// The new version and its node.
+        registered: Registered,
+        /// The tier its pages are in.
+        tier: Tier,
+    },
+}
+
+impl Engine {
+    /// The driver could not carry out transfer `id` because its source data is unusable (a
+    /// page failed its checksum, or could not be read). See the module docs.
+    pub fn handle_transfer_lost(&mut self, now_ns: u64, id: u64) -> Result<Lost, EngineError> {
+        self.advance(now_ns);
+        let cmd = *self
+            .transfers
+            .get(&id)
+            .ok_or(EngineError::UnknownTransfer(id))?;
+        self.transfer_done(id, false)?;
+        self.stats.transfer_failures -= 1; // counted as lost, not as a plain failure
+        self.stats.nodes_lost += 1;
+        self.stats.pages_lost += u64::from(cmd.pages);
+        let view = self.tree.node(cmd.node)?;
+        let lost = if view.kind() == NodeKind::Lora {
+            let adapter = (view.key() >> 32) as u32;
+            let info = self.config.adapters[adapter as usize].clone();
+            let (registered, tier) = self.register_version(adapter, info)?;
+            Lost::AdapterReloaded { registered, tier }
+        } else {
+            let dropped = self.try_drop(cmd.node);
+            if !dropped {
+                self.doomed.push(cmd.node);
+            }
+            Lost::Kv { dropped }
+        };
+        self.schedule();
+        Ok(lost)
+    }
+
+    /// Registers new weights for adapter `adapter` (same id, possibly another rank and page
+    /// count). Returns the new version's node and the tier of its pages, which the driver
+    /// fills with the new bytes before anything reads them.
+    pub fn reload_adapter(
+        &mut self,
+        now_ns: u64,
+        adapter: u32,
+        info: AdapterInfo,
+    ) -> Result<(Registered, Tier), EngineError> {
+        self.advance(now_ns);
+        if adapter as usize >= self.config.adapters.len() {
+            return Err(EngineError::UnknownAdapter(adapter));
+        }
+        let out = self.register_version(adapter, info)?;
+        self.schedule();
+        Ok(out)
+    }
+
+    /// Nodes waiting to be dropped (lost data, retired adapter versions).
+    pub fn doomed_nodes(&self) -> usize {
+        self.doomed.len()
+    }
+
+    fn register_version(
+        &mut self,
+        adapter: u32,
+        info: AdapterInfo,
+    ) -> Result<(Registered, Tier), EngineError> {
+        let now = self.now_ns;
+        let (registered, tier) =
+            match self
+                .tree
+                .register_adapter(adapter, info.pages, Tier::Host, now)
+            {
+                Ok(r) => (r, Tier::Host),
+                Err(_) => (
+                    self.tree
+                        .register_adapter(adapter, info.pages, Tier::Nvme, now)?,
+                    Tier::Nvme,
+                ),
+            };
+        self.config.adapters[adapter as usize] = info;
+        self.stats.adapters_reloaded += 1;
+        if let Some(old) = registered.retired
+            && !self.try_drop(old)
+        {
+            self.doomed.push(old);
+        }
+        // Waiting requests of the old version re-match under the new one.
+        let stale: Vec<(u32, u64)> = self
+            .waiting
+            .iter()
+            .filter_map(|&slot| {
+                let r = &self.requests[slot as usize];
+                (r.adapter == adapter).then_some((slot, r.id))
+            })
+            .collect();
+        self.dirty.extend(stale);
+        self.note_memory_change();
+        Ok((registered, tier))
+    }
+
+    /// Drops `node` and its subtree if nothing under it is pinned or moving.
+    fn try_drop(&mut self, node: NodeId) -> bool {
+        match self.tree.drop_subtree(node) {
+            Ok(_) => {
+                self.note_memory_change();
+                true
+            }
+            Err(_) => self.tree.node(node).is_err(),
+        }
+    }
+
+    /// Retries the drops that were refused earlier (called every tick).
+    pub(crate) fn drop_doomed(&mut self) {
+        let mut doomed = std::mem::take(&mut self.doomed);
+        doomed.retain(|&node| !self.try_drop(node));
+        self.doomed = doomed;
+    }
+
+    /// Whether `node` is waiting to be dropped: it must never be loaded again.
+    pub(crate) fn is_doomed(&self, node: NodeId) -> bool {
+        !self.doomed.is_empty() && self.doomed.contains(&node)
+    }
+}
