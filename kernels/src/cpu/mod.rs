@@ -47,6 +47,7 @@ mod check;
 mod config;
 mod error;
 mod forward;
+mod from_peft;
 mod init;
 mod kv;
 mod lora;
