@@ -26,6 +26,7 @@ pub mod config;
 pub mod config_fuzz;
 pub mod cost;
 pub mod cpu;
+pub mod cuda;
 pub mod gpu;
 pub mod model;
 pub mod peft;
