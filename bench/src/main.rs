@@ -6,6 +6,7 @@
 mod cmd_adapters;
 mod cmd_bench;
 mod cmd_bench_io;
+mod cmd_cuda;
 mod cmd_dgg;
 mod cmd_plan;
 
@@ -33,6 +34,8 @@ enum Command {
     BenchIo(cmd_bench_io::BenchIoArgs),
     /// Write random PEFT adapters of real shapes, or check one.
     Adapters(cmd_adapters::AdaptersArgs),
+    /// CUDA backend: compile-check the kernels (no GPU needed) or run the GPU checks.
+    Cuda(cmd_cuda::CudaArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => cmd_bench::run(args),
         Command::BenchIo(args) => cmd_bench_io::run(args),
         Command::Adapters(args) => cmd_adapters::run(args),
+        Command::Cuda(args) => cmd_cuda::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# GPU check of the CUDA backend, run on a GPU machine from a release binary built elsewhere
+# (no Rust toolchain needed there). Runs `fastlibra cuda check`: kernels against the CPU
+# reference (poisoned outputs), page-swap bandwidth vs a plain pinned cuMemcpyAsync (both
+# directions), swap-in/compute overlap, and calibration (prefill by tokens, decode step,
+# H2D/D2H) in the simulator's hardware TOML format. Fits in 8 minutes (hard timeout 450 s).
+#
+# Usage: scripts/gpu-check.sh [FASTLIBRA_BINARY] [OUT_DIR]
+#   FASTLIBRA_BINARY  default target/release/fastlibra (build it with
+#                     `cargo build --release -p fastlibra-bench` and carry it over)
+#   OUT_DIR           default gpu-check-out; gets results.json, calibration.toml, log.txt
+# Env: FASTLIBRA_NVRTC=/path/to/libnvrtc.so.*  use this NVRTC instead of searching;
+#      GPU_CHECK_QUICK=1                        smaller sizes.
+# Exit status: 0 all targets held, 1 a check failed, 2 no GPU / driver / NVRTC.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:-target/release/fastlibra}
+out=${2:-gpu-check-out}
+mkdir -p "$out"
+
+if ! ldconfig -p 2>/dev/null | grep -q 'libcuda\.so' && ! ls /usr/lib*/x86_64-linux-gnu/libcuda.so* /usr/lib64/libcuda.so* >/dev/null 2>&1; then
+    echo "gpu-check: no CUDA driver found (libcuda.so.1 not loadable); nothing to measure"
+    exit 2
+fi
+[ -x "$bin" ] || { echo "gpu-check: binary $bin not found or not executable"; exit 2; }
+
+# NVRTC: the override, else Python packages (nvidia/*/lib), else standard CUDA folders.
+nvrtc=${FASTLIBRA_NVRTC:-}
+if [ -z "$nvrtc" ]; then
+    dirs=$(python3 -c 'import site,sys; print("\n".join(site.getsitepackages()+[site.getusersitepackages()]))' 2>/dev/null || true)
+    for d in $dirs /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-*/lib64 /usr/lib/x86_64-linux-gnu; do
+        [ -d "$d" ] || continue
+        nvrtc=$(find "$d" -maxdepth 4 -name 'libnvrtc.so*' ! -name '*builtins*' ! -name '*alt*' 2>/dev/null | sort -V | tail -n1)
+        [ -n "$nvrtc" ] && break
+    done
+fi
+[ -n "$nvrtc" ] && [ -f "$nvrtc" ] || { echo "gpu-check: libnvrtc.so* not found; set FASTLIBRA_NVRTC"; exit 2; }
+# cudarc opens libnvrtc.so / .so.12; point that name at whatever version was found.
+libdir=$(mktemp -d)
+ln -sf "$(readlink -f "$nvrtc")" "$libdir/libnvrtc.so"
+export LD_LIBRARY_PATH="$libdir:$(dirname "$(readlink -f "$nvrtc")")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+echo "gpu-check: nvrtc $nvrtc"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || true
+
+quick=()
+[ "${GPU_CHECK_QUICK:-0}" = 1 ] && quick=(--quick)
+timeout 450 "$bin" cuda check --json "$out/results.json" --toml "$out/calibration.toml" "${quick[@]}" 2>&1 | tee "$out/log.txt"
+rc=${PIPESTATUS[0]}
+echo "gpu-check: exit $rc; results in $out/"
+exit "$rc"
