@@ -3,5 +3,6 @@
 pub mod engine;
 pub mod io;
 pub mod outcome;
+pub mod real;
 pub mod sim;
 pub mod workload;

@@ -153,3 +153,64 @@ pub struct EngineStats {
     #[serde(default)]
     pub adapters_reloaded: u64,
 }
+
+impl EngineStats {
+    /// Adds another engine's counters (several shards make one run). Timelines are merged by
+    /// [`EngineStats::merge_timelines`].
+    pub fn add_counters(&mut self, other: &EngineStats) {
+        let (b, o) = (&mut self.bytes, &other.bytes);
+        b.h2d += o.h2d;
+        b.d2h += o.d2h;
+        b.nvme_read += o.nvme_read;
+        b.nvme_write += o.nvme_write;
+        self.swap_ins_on_demand += other.swap_ins_on_demand;
+        self.prefetches += other.prefetches;
+        self.swap_outs += other.swap_outs;
+        self.demotions += other.demotions;
+        self.drops += other.drops;
+        self.preemptions += other.preemptions;
+        self.steps += other.steps;
+        self.transfer_failures += other.transfer_failures;
+        self.nodes_lost += other.nodes_lost;
+        self.pages_lost += other.pages_lost;
+        self.adapters_reloaded += other.adapters_reloaded;
+    }
+
+    /// One HBM timeline for several engines sampled at their own times: time is cut into
+    /// windows of `window_ns`, and each window sums every engine's latest sample so far.
+    pub fn merge_timelines(timelines: &[&[MemorySample]], window_ns: u64) -> Vec<MemorySample> {
+        let window_ns = window_ns.max(1);
+        let end = timelines
+            .iter()
+            .filter_map(|t| t.last())
+            .map(|s| s.t_ns / window_ns)
+            .max();
+        let Some(end) = end else { return Vec::new() };
+        let mut at = vec![0usize; timelines.len()];
+        let mut latest: Vec<Option<MemorySample>> = vec![None; timelines.len()];
+        let mut out = Vec::new();
+        for w in 0..=end {
+            for (i, t) in timelines.iter().enumerate() {
+                while at[i] < t.len() && t[at[i]].t_ns / window_ns <= w {
+                    latest[i] = Some(t[at[i]]);
+                    at[i] += 1;
+                }
+            }
+            if latest.iter().all(Option::is_none) {
+                continue;
+            }
+            let mut sum = MemorySample {
+                t_ns: w * window_ns,
+                ..MemorySample::default()
+            };
+            for s in latest.iter().flatten() {
+                sum.capacity_pages += s.capacity_pages;
+                sum.lora_pages += s.lora_pages;
+                sum.kv_valid_pages += s.kv_valid_pages;
+                sum.kv_invalid_pages += s.kv_invalid_pages;
+            }
+            out.push(sum);
+        }
+        out
+    }
+}

@@ -91,6 +91,10 @@ pub struct EngineConfig {
     pub costs: CostHints,
     /// Run `check_invariants()` after every input (tests and debugging; slow).
     pub check_invariants: bool,
+    /// Queue every clean move of an adapter (a tier change without a copy, since its weights
+    /// also exist below) for [`Engine::poll_clean_move`](super::Engine::poll_clean_move): a
+    /// runtime with real bytes must write the adapter into its new pages from its source.
+    pub report_clean_moves: bool,
 }
 
 impl EngineConfig {
@@ -123,6 +127,7 @@ impl EngineConfig {
             staging_fraction: 0.1,
             costs,
             check_invariants: false,
+            report_clean_moves: false,
         }
     }
 }

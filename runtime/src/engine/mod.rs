@@ -137,6 +137,9 @@ pub struct Engine {
     /// Nodes to drop as soon as nothing pins or moves them: KV whose data was lost, retired
     /// adapter versions. None of them is ever loaded again.
     pub(crate) doomed: Vec<fastlibra_alloc::NodeId>,
+    /// Adapters moved without a copy, for the driver to fill (see
+    /// `EngineConfig::report_clean_moves`).
+    pub(crate) clean_moves: VecDeque<fastlibra_alloc::NodeId>,
     pub(crate) scratch_match: fastlibra_alloc::Match,
     pub(crate) scratch_scored: Vec<fastlibra_alloc::Scored>,
 }
@@ -183,6 +186,7 @@ impl Engine {
             lora_factor_log2: 0.0,
             lru_queues: Default::default(),
             doomed: Vec::new(),
+            clean_moves: VecDeque::new(),
             scratch_match: Default::default(),
             scratch_scored: Vec::with_capacity(256),
             config,
@@ -277,6 +281,13 @@ impl Engine {
     /// The next compute step (at most one in flight).
     pub fn poll_step(&mut self) -> Option<StepCmd> {
         self.step.as_mut().and_then(|s| s.cmd.take())
+    }
+
+    /// An adapter the engine moved to a lower tier without a copy (its weights are immutable
+    /// and also exist below): the driver writes its weights into the node's new pages before
+    /// anything reads them. Only with `EngineConfig::report_clean_moves`.
+    pub fn poll_clean_move(&mut self) -> Option<fastlibra_alloc::NodeId> {
+        self.clean_moves.pop_front()
     }
 
     /// A finished or failed request.

@@ -232,6 +232,9 @@ impl Engine {
             if self.tree.begin_transfer(node, tier).is_ok() {
                 self.tree.complete_transfer(node).expect("just begun");
                 self.note_memory_change();
+                if self.config.report_clean_moves {
+                    self.clean_moves.push_back(node);
+                }
                 return true;
             }
         }

@@ -13,7 +13,7 @@ use super::slot::{self, HEADER_BYTES, MAX_QUEUE_DEPTH, Verdict};
 
 /// Names one submitted operation; returned by `submit_*`, carried by its [`Completion`], and
 /// handed to [`PageFile::take_read`] for reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ticket {
     buffer: u16,
     generation: u32,
