@@ -92,6 +92,20 @@ pub enum SimError {
     /// The hardware cannot hold the model and a minimal cache.
     #[error("{0}")]
     Capacity(String),
+    /// The device has less free memory than the plan needs (another tenant holds part of
+    /// HBM): the run does not start.
+    #[error(
+        "device out of memory: {available} of {planned} planned HBM pages are free; \
+         at least {needed} are needed"
+    )]
+    DeviceOutOfMemory {
+        /// Pages the memory plan expected.
+        planned: u32,
+        /// Pages actually free.
+        available: u32,
+        /// The least the engine can run with.
+        needed: u32,
+    },
     /// Bad hardware configuration.
     #[error(transparent)]
     Hardware(#[from] fastlibra_kernels::ConfigError),

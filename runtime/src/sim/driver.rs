@@ -13,7 +13,9 @@ use fastlibra_kernels::{AdapterLoad, CostModel, Iteration, PrefillChunk};
 use rustc_hash::FxHashMap;
 
 use super::api::{ProgressFn, SimError, SimOptions, SimProgress, SimResult};
-use super::plan::MemoryPlan;
+use super::faults::Fate;
+use super::plan::{MIN_HBM_PAGES, MemoryPlan};
+use super::stress::{Stress, StressPlan, StressReport};
 use crate::engine::{Engine, EngineConfig, Link, NewRequest, PolicyKind, StepCmd, TransferCmd};
 use crate::outcome::RequestOutcome;
 use crate::workload::{SessionStart, Workload};
@@ -25,7 +27,7 @@ const DRAIN_NS: u64 = 120_000_000_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
     Arrival { session: u32, turn: u32 },
-    TransferDone { id: u64 },
+    TransferDone { id: u64, fate: Fate },
     StepDone { id: u64 },
     Tick,
 }
@@ -50,6 +52,8 @@ struct Driver<'a> {
     pending: u64,
     tokens_sampled: u64,
     progress: Option<ProgressFn>,
+    /// Faults, checkers and peaks of a stressed run (`None`: the plain simulator).
+    stress: Option<Box<Stress>>,
 }
 
 pub(crate) fn simulate(
@@ -57,6 +61,16 @@ pub(crate) fn simulate(
     kind: PolicyKind,
     options: &SimOptions,
 ) -> Result<SimResult, SimError> {
+    simulate_with(workload, kind, options, None).map(|(result, _)| result)
+}
+
+/// A run, stressed when `stress` is given (see `super::stress`).
+pub(crate) fn simulate_with(
+    workload: &Workload,
+    kind: PolicyKind,
+    options: &SimOptions,
+    stress: Option<&StressPlan>,
+) -> Result<(SimResult, Option<StressReport>), SimError> {
     let plan = MemoryPlan::new(&options.hardware, &workload.adapters)?;
     let mut config = EngineConfig::new(
         kind,
@@ -69,6 +83,10 @@ pub(crate) fn simulate(
     );
     config.knobs = kind.knobs(options.lora_fraction);
     config.check_invariants = options.check_invariants;
+    let mut stress = stress.map(|plan| Box::new(Stress::new(plan)));
+    if let Some(stress) = &mut stress {
+        stress.configure(&mut config, MIN_HBM_PAGES)?;
+    }
     let engine = Engine::new(config).map_err(|e| SimError::Capacity(e.to_string()))?;
     let mut driver = Driver {
         workload,
@@ -87,17 +105,22 @@ pub(crate) fn simulate(
         pending: 0,
         tokens_sampled: 0,
         progress: options.progress.clone(),
+        stress,
     };
     let end_ns = driver.run();
     let mut outcomes = driver.outcomes;
     outcomes.sort_by_key(|o| o.request);
-    Ok(SimResult {
+    let report = driver
+        .stress
+        .map(|stress| stress.finish(&driver.engine, &outcomes));
+    let result = SimResult {
         policy: kind.name().to_string(),
         outcomes,
         stats: driver.engine.stats().clone(),
         simulated_ns: end_ns,
         lora_fraction: driver.engine.config().knobs.lora_fraction,
-    })
+    };
+    Ok((result, report))
 }
 
 impl Driver<'_> {
@@ -151,10 +174,7 @@ impl Driver<'_> {
             }
             match event {
                 Event::Arrival { session, turn } => self.arrive(now, session, turn),
-                Event::TransferDone { id } => self
-                    .engine
-                    .handle_transfer_done(now, id, true)
-                    .expect("the engine issued this transfer"),
+                Event::TransferDone { id, fate } => self.transfer_done(now, id, fate),
                 Event::StepDone { id } => {
                     let tokens = self.sample_tokens();
                     self.engine
@@ -167,6 +187,9 @@ impl Driver<'_> {
                 }
             }
             self.drain(now);
+            if let Some(stress) = &mut self.stress {
+                stress.observe(&self.engine);
+            }
             if self.pending == 0 && self.engine.active_requests() == 0 && self.dependents.is_empty()
             {
                 break;
@@ -201,6 +224,9 @@ impl Driver<'_> {
         let id = self.next_request;
         self.next_request += 1;
         self.requests.insert(id, (session, turn));
+        if let Some(stress) = &mut self.stress {
+            stress.arrival(id, turn_spec.max_new_tokens);
+        }
         self.engine.handle_arrival(
             now,
             NewRequest {
@@ -234,11 +260,37 @@ impl Driver<'_> {
             Link::NvmeRead => fastlibra_kernels::Link::NvmeRead,
             Link::NvmeWrite => fastlibra_kernels::Link::NvmeWrite,
         };
-        let free_at = &mut self.link_free_at[cmd.link as usize];
-        let start = now.max(*free_at);
-        let done = start + self.cost.transfer_ns(link, cmd.bytes);
-        *free_at = done;
-        self.push(done, Event::TransferDone { id: cmd.id });
+        let start = now.max(self.link_free_at[cmd.link as usize]);
+        let mut ns = self.cost.transfer_ns(link, cmd.bytes);
+        let mut fate = Fate::Ok;
+        if let Some(stress) = &mut self.stress {
+            let latency = self.cost.link_latency_ns(link);
+            (fate, ns) = stress.injector.transfer(cmd.link, start, ns, latency);
+            stress.transfer_issued(cmd);
+        }
+        let done = start + ns;
+        self.link_free_at[cmd.link as usize] = done;
+        self.push(done, Event::TransferDone { id: cmd.id, fate });
+    }
+
+    /// Reports a transfer as its fate says: done, failed (source intact) or lost.
+    fn transfer_done(&mut self, now: u64, id: u64, fate: Fate) {
+        if let Some(stress) = &mut self.stress {
+            stress.transfer_reported(id, fate);
+        }
+        match fate {
+            Fate::Ok | Fate::Failed => self
+                .engine
+                .handle_transfer_done(now, id, fate == Fate::Ok)
+                .expect("the engine issued this transfer"),
+            // A reloaded adapter's bytes would be written into its new pages here; the
+            // simulator moves no data.
+            Fate::Lost => {
+                self.engine
+                    .handle_transfer_lost(now, id)
+                    .expect("the engine issued this transfer");
+            }
+        }
     }
 
     fn start_step(&mut self, now: u64, step: StepCmd) {
@@ -255,12 +307,16 @@ impl Driver<'_> {
             .iter()
             .map(|&(rank, tokens)| AdapterLoad { rank, tokens })
             .collect();
-        let duration = self.cost.iteration_ns(&Iteration {
+        let mut duration = self.cost.iteration_ns(&Iteration {
             prefill: &prefill,
             decode_batch: step.decode_batch,
             decode_context_tokens: step.decode_context_tokens,
             adapters: &adapters,
         });
+        if let Some(stress) = &mut self.stress {
+            duration = stress.injector.step(duration);
+            stress.step_issued(&self.engine);
+        }
         self.step_samples = step.samples;
         self.push(now + duration.max(1), Event::StepDone { id: step.id });
     }

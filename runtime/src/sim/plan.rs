@@ -18,6 +18,8 @@ use crate::workload::AdapterSpec;
 
 /// Tokens per KV block (vLLM's default block size).
 pub const BLOCK_TOKENS: u32 = 16;
+/// The fewest HBM pages a simulated GPU must have for its KV and adapters.
+pub const MIN_HBM_PAGES: u32 = 64;
 /// HBM set aside for activations and the CUDA context (assumption).
 pub const ACTIVATION_RESERVE_BYTES: u64 = 2 << 30;
 
@@ -47,9 +49,10 @@ impl MemoryPlan {
         let usable = (gpu.hbm_bytes as f64 * 0.9) as u64;
         let reserved = model.weight_bytes_per_gpu() + ACTIVATION_RESERVE_BYTES;
         let hbm_pages = geometry.pages_in(usable.saturating_sub(reserved));
-        if hbm_pages < 64 {
+        if hbm_pages < MIN_HBM_PAGES {
             return Err(SimError::Capacity(format!(
-                "{} on {} leaves {hbm_pages} KV pages of {} bytes in HBM; at least 64 are needed",
+                "{} on {} leaves {hbm_pages} KV pages of {} bytes in HBM; at least \
+                 {MIN_HBM_PAGES} are needed",
                 model.name, gpu.name, geometry.page_bytes
             )));
         }
