@@ -22,8 +22,8 @@ use crate::outcome::{FailureReason, LinkBytes, RequestOutcome};
 /// Observes one run through the driver and collects violations.
 #[derive(Debug, Default)]
 pub(crate) struct Checker {
-    /// Transfers issued and not reported yet.
-    in_flight: FxHashMap<u64, TransferCmd>,
+    /// Transfers issued and not reported yet, with how they will end.
+    in_flight: FxHashMap<u64, (TransferCmd, Fate)>,
     bytes_ok: LinkBytes,
     failures: u64,
     nodes_lost: u64,
@@ -56,17 +56,18 @@ impl Checker {
         }
     }
 
-    pub(crate) fn transfer_issued(&mut self, cmd: TransferCmd) {
-        if self.in_flight.insert(cmd.id, cmd).is_some() {
+    pub(crate) fn transfer_issued(&mut self, cmd: TransferCmd, fate: Fate) {
+        if self.in_flight.insert(cmd.id, (cmd, fate)).is_some() {
             self.violation(format!("transfer id {} issued twice", cmd.id));
         }
     }
 
-    /// The driver reports transfer `id` with `fate`.
-    pub(crate) fn transfer_reported(&mut self, id: u64, fate: Fate) {
-        let Some(cmd) = self.in_flight.remove(&id) else {
+    /// Transfer `id` ends: returns the fate it was issued with (`Ok` for one never issued,
+    /// which is a violation).
+    pub(crate) fn transfer_reported(&mut self, id: u64) -> Fate {
+        let Some((cmd, fate)) = self.in_flight.remove(&id) else {
             self.violation(format!("transfer {id} reported but never issued"));
-            return;
+            return Fate::Ok;
         };
         match fate {
             Fate::Ok => {
@@ -85,6 +86,7 @@ impl Checker {
                 self.poisoned.push(cmd.node);
             }
         }
+        fate
     }
 
     /// Checks the step the engine just issued: every sequence's LoRA in HBM and not lost,
@@ -279,7 +281,7 @@ mod tests {
     #[test]
     fn a_report_of_a_transfer_never_issued_is_a_violation() {
         let mut checker = Checker::default();
-        checker.transfer_reported(5, Fate::Ok);
+        assert_eq!(checker.transfer_reported(5), Fate::Ok);
         assert_eq!(checker.violations.len(), 1);
         assert!(checker.violations[0].contains("never issued"));
     }
@@ -288,7 +290,7 @@ mod tests {
     fn violations_are_capped() {
         let mut checker = Checker::default();
         for id in 0..100 {
-            checker.transfer_reported(id, Fate::Lost);
+            checker.transfer_reported(id);
         }
         assert_eq!(checker.violations.len(), VIOLATIONS_MAX);
     }

@@ -27,7 +27,7 @@ const DRAIN_NS: u64 = 120_000_000_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
     Arrival { session: u32, turn: u32 },
-    TransferDone { id: u64, fate: Fate },
+    TransferDone { id: u64 },
     StepDone { id: u64 },
     Tick,
 }
@@ -174,7 +174,7 @@ impl Driver<'_> {
             }
             match event {
                 Event::Arrival { session, turn } => self.arrive(now, session, turn),
-                Event::TransferDone { id, fate } => self.transfer_done(now, id, fate),
+                Event::TransferDone { id } => self.transfer_done(now, id),
                 Event::StepDone { id } => {
                     let tokens = self.sample_tokens();
                     self.engine
@@ -262,22 +262,23 @@ impl Driver<'_> {
         };
         let start = now.max(self.link_free_at[cmd.link as usize]);
         let mut ns = self.cost.transfer_ns(link, cmd.bytes);
-        let mut fate = Fate::Ok;
         if let Some(stress) = &mut self.stress {
             let latency = self.cost.link_latency_ns(link);
-            (fate, ns) = stress.injector.transfer(cmd.link, start, ns, latency);
-            stress.transfer_issued(cmd);
+            let (fate, stressed_ns) = stress.injector.transfer(cmd.link, start, ns, latency);
+            ns = stressed_ns;
+            stress.transfer_issued(cmd, fate);
         }
         let done = start + ns;
         self.link_free_at[cmd.link as usize] = done;
-        self.push(done, Event::TransferDone { id: cmd.id, fate });
+        self.push(done, Event::TransferDone { id: cmd.id });
     }
 
     /// Reports a transfer as its fate says: done, failed (source intact) or lost.
-    fn transfer_done(&mut self, now: u64, id: u64, fate: Fate) {
-        if let Some(stress) = &mut self.stress {
-            stress.transfer_reported(id, fate);
-        }
+    fn transfer_done(&mut self, now: u64, id: u64) {
+        let fate = match &mut self.stress {
+            Some(stress) => stress.transfer_reported(id),
+            None => Fate::Ok,
+        };
         match fate {
             Fate::Ok | Fate::Failed => self
                 .engine

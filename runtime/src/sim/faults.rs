@@ -63,7 +63,7 @@ pub struct SlowLink {
 }
 
 /// How a transfer ends, decided when it starts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Fate {
     /// It completes.
     #[default]

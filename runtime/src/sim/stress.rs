@@ -118,12 +118,14 @@ impl Stress {
         self.checker.arrival(id, max_new_tokens);
     }
 
-    pub(crate) fn transfer_issued(&mut self, cmd: TransferCmd) {
-        self.checker.transfer_issued(cmd);
+    /// A transfer starts; `fate` is how it will end.
+    pub(crate) fn transfer_issued(&mut self, cmd: TransferCmd, fate: Fate) {
+        self.checker.transfer_issued(cmd, fate);
     }
 
-    pub(crate) fn transfer_reported(&mut self, id: u64, fate: Fate) {
-        self.checker.transfer_reported(id, fate);
+    /// A transfer ends: how to report it.
+    pub(crate) fn transfer_reported(&mut self, id: u64) -> Fate {
+        self.checker.transfer_reported(id)
     }
 
     pub(crate) fn step_issued(&mut self, engine: &Engine) {
