@@ -120,13 +120,19 @@ pub struct Harness {
 
 const BLOCK_TOKENS: u32 = 2;
 
+/// Operations one fuzz case runs at most (bytes past them are ignored): a tree of a few
+/// dozen pages is full or empty many times over in this many operations, and short cases
+/// keep the fuzzer at tens of thousands of executions per second.
+pub const CASE_OPS_MAX: usize = 128;
+
 /// One fuzz case: the first byte picks the tier sizes and whether the dependency is
-/// enforced, the rest are operations. Used by the `alloc_ops` fuzz target and by the test that
-/// replays its corpus.
+/// enforced, the rest are operations (at most [`CASE_OPS_MAX`]). Used by the `alloc_ops` fuzz
+/// target and by the test that replays its corpus.
 pub fn run_case(data: &[u8]) -> Result<(), String> {
     let Some((&shape, ops)) = data.split_first() else {
         return Ok(());
     };
+    let ops = &ops[..ops.len().min(3 * CASE_OPS_MAX)];
     let pages = [
         2 + u32::from(shape & 7),
         1 + u32::from((shape >> 3) & 3),
@@ -239,10 +245,9 @@ impl Harness {
     }
 
     fn live(&self, index: u8) -> Option<usize> {
-        let alive: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].alive)
-            .collect();
-        (!alive.is_empty()).then(|| alive[index as usize % alive.len()])
+        let alive = || (0..self.nodes.len()).filter(|&i| self.nodes[i].alive);
+        let count = alive().count();
+        (count > 0).then(|| alive().nth(index as usize % count))?
     }
 
     fn subtree(&self, root: usize) -> Vec<usize> {

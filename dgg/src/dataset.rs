@@ -59,12 +59,26 @@ pub fn read_service_info(path: &Path, warnings: &mut Vec<String>) -> Result<Vec<
             path: path.to_path_buf(),
         });
     }
+    let file = fs::File::open(path).map_err(|e| DggError::Csv {
+        path: path.to_path_buf(),
+        line: 1,
+        msg: e.to_string(),
+    })?;
+    read_service_info_from(path, file, warnings)
+}
+
+/// [`read_service_info`] on an open reader; `path` names it in errors and warnings.
+pub(crate) fn read_service_info_from(
+    path: &Path,
+    reader: impl std::io::Read,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<ServiceInfo>> {
     let csv_err = |line: u64, msg: String| DggError::Csv {
         path: path.to_path_buf(),
         line,
         msg,
     };
-    let mut rdr = csv::Reader::from_path(path).map_err(|e| csv_err(1, e.to_string()))?;
+    let mut rdr = csv::Reader::from_reader(reader);
     let header = rdr
         .headers()
         .map_err(|e| csv_err(1, e.to_string()))?
@@ -116,14 +130,34 @@ pub fn read_service_info(path: &Path, warnings: &mut Vec<String>) -> Result<Vec<
 
 /// Writes `service_info.csv` (`service,top90_trace_num,top90_cg_num,ms_num,label`).
 pub fn write_service_info(path: &Path, rows: &[ServiceInfo]) -> Result<()> {
-    let mut out = String::from("service,top90_trace_num,top90_cg_num,ms_num,label\n");
+    json::write_file(path, service_info_text(rows).as_bytes())
+}
+
+/// The text of `service_info.csv` for `rows`. Fields are quoted where CSV needs it (a service
+/// name with a comma, a quote or a line break), so that the file reads back as written.
+pub(crate) fn service_info_text(rows: &[ServiceInfo]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "service",
+        "top90_trace_num",
+        "top90_cg_num",
+        "ms_num",
+        "label",
+    ];
+    // Writing to a Vec cannot fail.
+    w.write_record(header).expect("in memory");
     for r in rows {
-        out.push_str(&format!(
-            "{},{},{},{},{}\n",
-            r.service, r.top90_trace_num, r.top90_cg_num, r.ms_num, r.label
-        ));
+        w.write_record([
+            r.service.clone(),
+            r.top90_trace_num.to_string(),
+            r.top90_cg_num.to_string(),
+            r.ms_num.to_string(),
+            r.label.to_string(),
+        ])
+        .expect("in memory");
     }
-    json::write_file(path, out.as_bytes())
+    let bytes = w.into_inner().expect("in memory");
+    String::from_utf8(bytes).expect("written from strings")
 }
 
 /// `graph{N}.json` files directly in `dir`, sorted by N.

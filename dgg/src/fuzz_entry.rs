@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use crate::compare;
-use crate::dataset::{Dataset, Service, ServiceInfo};
+use crate::dataset::{self, Dataset, Service, ServiceInfo};
 use crate::error::Result;
 use crate::generator::{self, Generator};
 use crate::graph::CallGraph;
@@ -99,4 +99,61 @@ fn check_round_trip(g: &CallGraph) {
         gen_,
         "generated format round trip"
     );
+}
+
+/// The `service_info.csv` reader on `bytes`: bad rows are skipped with a warning each, a bad
+/// header is a typed error. Checks: every row kept has a service name; rows kept plus rows
+/// skipped never exceed the records in the file; the kept rows, written back with the
+/// handler's writer, read back unchanged and without warnings.
+pub fn service_info(bytes: &[u8]) -> Result<Vec<ServiceInfo>> {
+    let name = Path::new("service_info.csv");
+    let mut warnings = Vec::new();
+    let rows = dataset::read_service_info_from(name, bytes, &mut warnings)?;
+    assert!(
+        rows.iter().all(|r| !r.service.is_empty()),
+        "empty service kept"
+    );
+    let records = bytes.iter().filter(|&&b| b == b'\n' || b == b'\r').count() + 1;
+    assert!(
+        rows.len() + warnings.len() <= records,
+        "{} rows and {} warnings from {records} lines",
+        rows.len(),
+        warnings.len()
+    );
+    let text = dataset::service_info_text(&rows);
+    let mut again_warnings = Vec::new();
+    let again = dataset::read_service_info_from(name, text.as_bytes(), &mut again_warnings)
+        .unwrap_or_else(|e| panic!("written service_info.csv does not read back: {e}"));
+    assert_eq!(again, rows, "service_info.csv round trip");
+    assert!(again_warnings.is_empty(), "{again_warnings:?}");
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replays `fuzz/corpus/dgg_service_info/` (files named `valid*` must be read with rows).
+    #[test]
+    fn dgg_service_info_corpus_replays_clean() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/dgg_service_info");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .expect("the fuzz corpus is part of the repository")
+            .map(|e| e.expect("readable corpus entry").path())
+            .collect();
+        files.sort();
+        assert!(files.len() >= 5, "corpus too small: {}", files.len());
+        for file in files {
+            let data = std::fs::read(&file).expect("readable corpus file");
+            let result = service_info(&data);
+            let valid = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("valid"));
+            if valid {
+                let rows = result.unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                assert!(!rows.is_empty(), "{}", file.display());
+            }
+        }
+    }
 }

@@ -8,7 +8,8 @@
 //! (`runtime/tests/fuzz_corpus.rs`).
 //!
 //! Byte layout: eight configuration bytes (missing bytes read as zero), then events, each an
-//! opcode byte (`op % 8`) followed by its arguments.
+//! opcode byte followed by its arguments. Opcodes `0xE0..=0xFF` are the recovery events; any
+//! other opcode is read as `op % 8`.
 //!
 //! ```text
 //!  0..=1  arrival        adapter, session, max_new, len, ⌈len/4⌉ bytes of 2-bit tokens
@@ -17,14 +18,22 @@
 //!  5      tick           time step (× 10 ms)
 //!  6      end session    session
 //!  7      bogus report   kind: stale transfer id, never-issued id, wrong step id, wrong count
+//!  E0..EF transfer lost  index into the issued transfers (none issued: a never-issued id)
+//!  F0..FF reload adapter adapter (one past the last: unknown), pages − 1 (mod 8)
 //! ```
+//!
+//! A lost transfer must be accepted and counted (a lost adapter comes back as a newer
+//! version); a reload must give a newer version, or a typed error and no change when the
+//! adapter is unknown or no tier has room.
 
 use std::collections::BTreeMap;
 
 use fastlibra_alloc::Tier;
 
-use super::{AdapterInfo, CostHints, Engine, EngineConfig, EngineError, NewRequest, PolicyKind};
-use crate::outcome::{FailureReason, RequestOutcome};
+use super::{
+    AdapterInfo, CostHints, Engine, EngineConfig, EngineError, Lost, NewRequest, PolicyKind,
+};
+use crate::outcome::{EngineStats, FailureReason, RequestOutcome};
 
 /// Events applied at most per case.
 const EVENTS_MAX: usize = 512;
@@ -36,15 +45,23 @@ const IDLE_TICKS_MAX: usize = 8;
 const SESSIONS: u8 = 4;
 /// Transfer ids far above anything a bounded case can issue.
 const NEVER_ISSUED_ID: u64 = 1 << 48;
+/// Opcodes from here on are the recovery events.
+const RECOVERY_OPS: u8 = 0xE0;
 
 /// One fuzz case. `Err` describes a broken driver-side check; the engine's own invariant
 /// checks panic.
 pub fn run_case(data: &[u8]) -> Result<(), String> {
+    run_case_stats(data).map(drop)
+}
+
+/// [`run_case`], returning the engine's counters at the end (`None` for a configuration the
+/// tree rejects), so tests can see which paths a case reached.
+pub fn run_case_stats(data: &[u8]) -> Result<Option<EngineStats>, String> {
     let mut bytes = Bytes(data);
     let config = decode_config(&mut bytes);
     // A configuration the tree rejects (no tier can hold the adapters) is a typed error.
     let Ok(engine) = Engine::new(config) else {
-        return Ok(());
+        return Ok(None);
     };
     let mut driver = Driver::new(engine);
     let mut events = 0;
@@ -53,7 +70,7 @@ pub fn run_case(data: &[u8]) -> Result<(), String> {
         events += 1;
     }
     driver.drain()?;
-    driver.finish_and_check()
+    driver.finish_and_check().map(Some)
 }
 
 /// A reader that yields zeros once the input runs out.
@@ -145,7 +162,16 @@ impl Driver {
     }
 
     fn event(&mut self, bytes: &mut Bytes<'_>) -> Result<(), String> {
-        match bytes.next() % 8 {
+        let op = bytes.next();
+        if op >= RECOVERY_OPS {
+            if op < 0xF0 {
+                self.lose_transfer(bytes.next())?;
+            } else {
+                self.reload(bytes.next(), bytes.next())?;
+            }
+            return self.collect();
+        }
+        match op % 8 {
             0 | 1 => self.arrive(bytes),
             2 | 3 => {
                 let arg = bytes.next();
@@ -210,6 +236,67 @@ impl Driver {
             .map_err(|e| format!("issued transfer {id} refused: {e}"))?;
         self.reported.push(id);
         Ok(())
+    }
+
+    fn lose_transfer(&mut self, arg: u8) -> Result<(), String> {
+        if self.transfers.is_empty() {
+            let before = self.snapshot();
+            let id = NEVER_ISSUED_ID + u64::from(arg);
+            return match self.engine.handle_transfer_lost(self.now_ns, id) {
+                Err(EngineError::UnknownTransfer(_)) if self.snapshot() == before => Ok(()),
+                Err(EngineError::UnknownTransfer(_)) => Err(format!(
+                    "lost never-issued {id}: refused but changed the state"
+                )),
+                other => Err(format!("lost never-issued {id}: {other:?}")),
+            };
+        }
+        let id = self
+            .transfers
+            .remove(usize::from(arg) % self.transfers.len());
+        let lost_before = self.engine.stats().nodes_lost;
+        self.now_ns += 1_000;
+        let lost = self
+            .engine
+            .handle_transfer_lost(self.now_ns, id)
+            .map_err(|e| format!("lost issued transfer {id} refused: {e}"))?;
+        self.reported.push(id);
+        if self.engine.stats().nodes_lost != lost_before + 1 {
+            return Err(format!("lost transfer {id} not counted"));
+        }
+        if let Lost::AdapterReloaded { registered, .. } = lost
+            && registered.adapter.version == 0
+        {
+            return Err(format!(
+                "lost adapter of transfer {id} came back as version 0"
+            ));
+        }
+        Ok(())
+    }
+
+    fn reload(&mut self, adapter: u8, pages: u8) -> Result<(), String> {
+        let adapters = self.engine.config().adapters.len() as u32;
+        let adapter = u32::from(adapter) % (adapters + 1);
+        let info = AdapterInfo {
+            rank: 8,
+            pages: 1 + u32::from(pages % 8),
+        };
+        let before = self.snapshot();
+        self.now_ns += 1_000;
+        let result = self.engine.reload_adapter(self.now_ns, adapter, info);
+        let unchanged = self.snapshot() == before;
+        match result {
+            Ok((registered, _)) if registered.adapter.version > 0 => Ok(()),
+            Ok((registered, _)) => Err(format!(
+                "reload of adapter {adapter} gave version {}",
+                registered.adapter.version
+            )),
+            Err(EngineError::UnknownAdapter(_)) if adapter >= adapters && unchanged => Ok(()),
+            Err(EngineError::Alloc(_)) if adapter < adapters && unchanged => Ok(()),
+            Err(e) => Err(format!(
+                "reload of adapter {adapter} of {adapters}: error {e}, state changed: {}",
+                !unchanged
+            )),
+        }
     }
 
     fn complete_step(&mut self) -> Result<(), String> {
@@ -353,7 +440,7 @@ impl Driver {
         Ok(())
     }
 
-    fn finish_and_check(mut self) -> Result<(), String> {
+    fn finish_and_check(mut self) -> Result<EngineStats, String> {
         self.now_ns += 1;
         self.engine.finish(self.now_ns);
         self.collect()?;
@@ -375,6 +462,39 @@ impl Driver {
             ));
         }
         tree.check_invariants()
-            .map_err(|v| format!("after finish: {v}"))
+            .map_err(|v| format!("after finish: {v}"))?;
+        Ok(self.engine.stats().clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recovery_seeds_lose_transfers_and_reload_adapters() {
+        for (name, data) in [
+            (
+                "fastlibra",
+                &include_bytes!("../../../fuzz/corpus/engine_events/fastlibra-recovery")[..],
+            ),
+            (
+                "vllm",
+                &include_bytes!("../../../fuzz/corpus/engine_events/vllm-recovery")[..],
+            ),
+        ] {
+            let stats = run_case_stats(data)
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .expect("a valid configuration");
+            assert!(stats.nodes_lost > 0, "{name}: no transfer lost");
+            assert!(stats.adapters_reloaded > 0, "{name}: no adapter reloaded");
+        }
+    }
+
+    #[test]
+    fn a_lost_report_before_any_transfer_is_refused() {
+        let data = include_bytes!("../../../fuzz/corpus/engine_events/lost-before-any-transfer");
+        let stats = run_case_stats(data).expect("clean").expect("valid");
+        assert_eq!(stats.nodes_lost, 0);
     }
 }
