@@ -22,9 +22,9 @@
 //!  F0..FF reload adapter adapter (one past the last: unknown), pages − 1 (mod 8)
 //! ```
 //!
-//! A lost transfer must be accepted and counted (a lost adapter comes back as a newer
-//! version); a reload must give a newer version, or a typed error and no change when the
-//! adapter is unknown or no tier has room.
+//! A lost transfer must be accepted and counted (a lost adapter comes back as the current
+//! version, on a new node); a reload must give a newer version, or a typed error and no
+//! change when the adapter is unknown or no tier has room.
 
 use std::collections::BTreeMap;
 
@@ -263,12 +263,14 @@ impl Driver {
         if self.engine.stats().nodes_lost != lost_before + 1 {
             return Err(format!("lost transfer {id} not counted"));
         }
-        if let Lost::AdapterReloaded { registered, .. } = lost
-            && registered.adapter.version == 0
-        {
-            return Err(format!(
-                "lost adapter of transfer {id} came back as version 0"
-            ));
+        if let Lost::AdapterReloaded { registered, .. } = lost {
+            let current = self.engine.tree().current_adapter(registered.adapter.id);
+            if current != Ok(registered.adapter) {
+                return Err(format!(
+                    "lost adapter of transfer {id} came back as {:?}, current {current:?}",
+                    registered.adapter
+                ));
+            }
         }
         Ok(())
     }

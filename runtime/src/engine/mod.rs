@@ -356,12 +356,17 @@ impl Engine {
     }
 
     pub(crate) fn max_adapter_pages(&self) -> u32 {
-        self.config
-            .adapters
+        let configured = self.config.adapters.iter().map(|a| a.pages).max();
+        // A retired version (replaced by a reload, maybe by fewer pages) can still be loading
+        // or running until it is dropped.
+        let retired = self
+            .doomed
             .iter()
-            .map(|a| a.pages)
-            .max()
-            .unwrap_or(0)
+            .filter_map(|&node| self.tree.node(node).ok())
+            .filter(|v| v.kind() == fastlibra_alloc::NodeKind::Lora)
+            .map(|v| v.pages())
+            .max();
+        configured.max(retired).unwrap_or(0)
     }
 
     /// Records a sample of HBM use.

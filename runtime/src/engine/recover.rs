@@ -49,7 +49,16 @@ impl Engine {
         let lost = if view.kind() == NodeKind::Lora {
             let adapter = (view.key() >> 32) as u32;
             let info = self.config.adapters[adapter as usize].clone();
-            let (registered, tier) = self.register_version(adapter, info)?;
+            let (registered, tier) = match self.register_version(adapter, info.clone()) {
+                Ok(out) => out,
+                // No tier has room for a second copy. The lost copy is useless and sits
+                // outside HBM, unpinned and no longer moving: its pages make the room. The
+                // adapter is unregistered for a moment, so its version count starts again.
+                Err(EngineError::Alloc(_)) if self.try_drop(cmd.node) => {
+                    self.register_version(adapter, info)?
+                }
+                Err(e) => return Err(e),
+            };
             Lost::AdapterReloaded { registered, tier }
         } else {
             let dropped = self.try_drop(cmd.node);
