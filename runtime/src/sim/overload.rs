@@ -19,8 +19,10 @@ use crate::workload::{SessionStart, Workload};
 /// Slack over the normal mean TTFT that still counts as normal, ns.
 const SLACK_NS: f64 = 100_000_000.0;
 
-/// `base` with the sessions of `burst` added, their start times shifted by `start_ns`. Both
-/// must use the same adapters (generate them with the same adapter count and seed).
+/// `base` with the first turns of `burst`'s sessions added as one-turn sessions, their start
+/// times shifted by `start_ns`: a burst of requests that is over when its arrivals are (later
+/// turns would carry the burst's load on past it). Both must use the same adapters (generate
+/// them with the same adapter count and ranks).
 pub fn with_burst(base: &Workload, burst: &Workload, start_ns: u64) -> Workload {
     assert_eq!(
         base.adapters, burst.adapters,
@@ -31,6 +33,7 @@ pub fn with_burst(base: &Workload, burst: &Workload, start_ns: u64) -> Workload 
     out.name = format!("{}+burst", base.name);
     out.sessions.extend(burst.sessions.iter().map(|s| {
         let mut s = s.clone();
+        s.turns.truncate(1);
         s.start = match s.start {
             SessionStart::At(t) => SessionStart::At(t + start_ns),
             SessionStart::After {
@@ -161,7 +164,7 @@ mod tests {
         let session = |start| SessionSpec {
             adapter: 0,
             start,
-            turns: vec![turn.clone()],
+            turns: vec![turn.clone(), turn.clone()],
         };
         let adapters = vec![AdapterSpec {
             name: "a".into(),
@@ -186,6 +189,8 @@ mod tests {
         };
         let w = with_burst(&base, &burst, 100);
         assert_eq!(w.sessions.len(), 3);
+        assert_eq!(w.sessions[0].turns.len(), 2, "the base keeps its turns");
+        assert!(w.sessions[1..].iter().all(|s| s.turns.len() == 1));
         assert_eq!(w.sessions[1].start, SessionStart::At(101));
         assert_eq!(
             w.sessions[2].start,
