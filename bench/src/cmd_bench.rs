@@ -32,9 +32,34 @@ use fastlibra_runtime::sim::SimError;
 /// Arguments of `fastlibra bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Execution backend. Only `sim`, the deterministic simulator, exists today.
+    /// Execution backend: `sim` (the deterministic simulator, virtual time) or `cpu` (the real
+    /// runtime in wall-clock time: glommio shards, page arenas, an io_uring page file per
+    /// shard, and a small CPU transformer computing every step from the pages).
     #[arg(long, default_value = "sim", value_name = "NAME")]
     backend: String,
+    /// `--backend cpu`: recompute every request that reused cached KV (and the last token of
+    /// every request) from scratch and compare logits; the report gets `verify` per policy.
+    #[arg(long)]
+    verify: bool,
+    /// `--backend cpu`: shards, one glommio executor pinned per core. [default: all cores]
+    #[arg(long, value_name = "N")]
+    cores: Option<u32>,
+    /// `--backend cpu`: folder of the NVMe tier's page files. [default: a fresh folder under
+    /// the system's temporary directory, removed at exit]
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<PathBuf>,
+    /// `--backend cpu`: reload a random adapter with new weights (same name) every SECS.
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    reload_every: Option<f64>,
+    /// `--backend cpu`: HBM tier of each shard's emulated device (K, M, G suffixes).
+    #[arg(long, default_value = "16M", value_name = "SIZE")]
+    hbm: String,
+    /// `--backend cpu`: host tier of each shard.
+    #[arg(long, default_value = "64M", value_name = "SIZE")]
+    host: String,
+    /// `--backend cpu`: NVMe tier (page file) of each shard.
+    #[arg(long, default_value = "256M", value_name = "SIZE")]
+    nvme: String,
     /// Workload: dgg (call graphs of compound LLM applications), chatbot, translation or agents.
     #[arg(long, default_value = "dgg", value_name = "NAME")]
     workload: String,
@@ -216,6 +241,20 @@ pub enum BenchError {
     /// The report could not be written.
     #[error(transparent)]
     Report(#[from] report::ReportError),
+    /// A flag applies only to another backend.
+    #[error("--{flag} applies only to --backend cpu")]
+    CpuOnly {
+        /// The flag, without dashes.
+        flag: &'static str,
+    },
+    /// The real runtime failed.
+    #[error("policy `{policy}` on the CPU backend: {source}")]
+    Real {
+        /// The policy.
+        policy: String,
+        /// What went wrong.
+        source: fastlibra_runtime::real::RealError,
+    },
 }
 
 /// Runs the benchmark the flags describe.

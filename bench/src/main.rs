@@ -29,7 +29,7 @@ enum Command {
     /// DGG: turn microservice traces into call graphs, generate new ones, compare them.
     Dgg(cmd_dgg::DggArgs),
     /// Run cache policies on a workload and write a report.
-    Bench(cmd_bench::BenchArgs),
+    Bench(Box<cmd_bench::BenchArgs>),
     /// Measure the NVMe tier: write then read pages through the io_uring page file.
     BenchIo(cmd_bench_io::BenchIoArgs),
     /// Write random PEFT adapters of real shapes, or check one.
@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plan(args) => cmd_plan::run(args),
         Command::Dgg(args) => cmd_dgg::run(args),
-        Command::Bench(args) => cmd_bench::run(args),
+        Command::Bench(args) => cmd_bench::run(*args),
         Command::BenchIo(args) => cmd_bench_io::run(args),
         Command::Adapters(args) => cmd_adapters::run(args),
         Command::Cuda(args) => cmd_cuda::run(args),

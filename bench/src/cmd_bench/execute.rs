@@ -3,7 +3,10 @@
 use fastlibra_bench::peak::{Measurement, PeakConfig, find_peak};
 use fastlibra_bench::plots;
 use fastlibra_bench::progress::Progress;
-use fastlibra_bench::report::{PeakRun, Summarized, files, summarize};
+use fastlibra_bench::report::{
+    PeakRun, RuntimeFigures, Summarized, VerifyCounts, files, summarize,
+};
+use fastlibra_runtime::real::{CpuRunOptions, run_cpu};
 use fastlibra_runtime::sim::{SimOptions, SimResult, run_policy};
 use fastlibra_runtime::workload::Workload;
 
@@ -48,8 +51,7 @@ pub fn run_plan(plan: &Plan) -> Result<(), BenchError> {
         let mut done = Vec::with_capacity(plan.policies.len());
         for &policy in &plan.policies {
             let label = format!("{policy} @ {}", rate_label(plan, *rate));
-            let result = simulate(plan, &progress, workload, policy, label)?;
-            let summarized = summarize(&result);
+            let summarized = run_one(plan, &progress, workload, policy, label)?;
             if plan.output == Output::Normal {
                 progress.println(&progress_line(policy, *rate, plan, &summarized));
             }
@@ -76,6 +78,64 @@ fn no_request(plan: &Plan, rate: f64) -> String {
 /// `2/s`-style label with the workload's unit.
 pub fn rate_label(plan: &Plan, rate: f64) -> String {
     format!("{} {}", plots::tick(rate), plan.workload.rate_unit())
+}
+
+/// One policy on one workload, on the plan's backend, summarized.
+fn run_one(
+    plan: &Plan,
+    progress: &Progress,
+    workload: &Workload,
+    policy: &str,
+    label: String,
+) -> Result<Summarized, BenchError> {
+    let Some(cpu) = &plan.cpu else {
+        return Ok(summarize(&simulate(
+            plan, progress, workload, policy, label,
+        )?));
+    };
+    let bar = progress.start(label);
+    let options = CpuRunOptions {
+        progress: bar.callback(),
+        ..cpu.clone()
+    };
+    let run = run_cpu(workload, policy, &options).map_err(|source| BenchError::Real {
+        policy: policy.to_string(),
+        source,
+    });
+    bar.finish();
+    let run = run?;
+    let mut summarized = summarize(&run.result);
+    if cpu.verify {
+        summarized.summary.verify = Some(VerifyCounts {
+            checked: run.verify.checked,
+            mismatches: run.verify.mismatches,
+        });
+    }
+    let mean_ttft_ms = |hit: bool| {
+        let ttfts: Vec<f64> = run
+            .result
+            .outcomes
+            .iter()
+            .filter(|o| (o.lora_hit && o.kv_hit_blocks > 0) == hit)
+            .filter_map(|o| o.ttft_ns())
+            .map(|t| t as f64 / 1e6)
+            .collect();
+        (!ttfts.is_empty()).then(|| ttfts.iter().sum::<f64>() / ttfts.len() as f64)
+    };
+    summarized.summary.runtime = Some(RuntimeFigures {
+        shards: run.per_shard_requests.len() as u32,
+        per_shard_requests: run.per_shard_requests.clone(),
+        nvme_pages_written: run.io.pages_written,
+        nvme_pages_read: run.io.pages_read,
+        nvme_write_errors: run.io.write_errors,
+        nvme_read_errors: run.io.read_errors,
+        checksum_failures: run.io.checksum_failures,
+        nodes_lost: run.result.stats.nodes_lost,
+        reloads: run.reloads,
+        hit_ttft_ms_mean: mean_ttft_ms(true),
+        miss_ttft_ms_mean: mean_ttft_ms(false),
+    });
+    Ok(summarized)
 }
 
 /// One simulation with a progress bar.

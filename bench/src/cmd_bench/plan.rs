@@ -8,13 +8,14 @@ use fastlibra_bench::report::markdown;
 use fastlibra_bench::workload::dgg::{self, DggWorkloadError, DggWorkloadParams};
 use fastlibra_bench::workload::{self, SYNTHETIC_WORKLOADS, WorkloadError, WorkloadParams};
 use fastlibra_kernels::HardwareConfig;
+use fastlibra_runtime::real::CpuRunOptions;
 use fastlibra_runtime::sim::{POLICIES, SimOptions};
 use fastlibra_runtime::workload::Workload;
 
 use super::{BenchArgs, BenchError};
 
 /// The backends `--backend` accepts.
-const BACKENDS: [&str; 1] = ["sim"];
+const BACKENDS: [&str; 2] = ["sim", "cpu"];
 
 /// Default arrival window, s: with the default DGG rate, the three main policies finish in
 /// well under a minute of wall time in a release build on two cores.
@@ -122,6 +123,8 @@ pub struct Plan {
     pub loras: Vec<u32>,
     /// Simulator options (progress set per run).
     pub options: SimOptions,
+    /// `--backend cpu`: the real runtime's options (progress set per run).
+    pub cpu: Option<CpuRunOptions>,
     /// `--find-peak` settings.
     pub peak: Option<PeakConfig>,
     /// Output folder.
@@ -158,6 +161,14 @@ pub fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
         ));
     }
     let peak = peak_config(&args)?;
+    let cpu = cpu_options(&args)?;
+    if cpu.is_some() && peak.is_some() {
+        return Err(BenchError::BadNumber {
+            flag: "find-peak",
+            requirement: "used with --backend sim (each probe would be a wall-clock run)",
+            value: "--backend cpu".into(),
+        });
+    }
     let workload = workload_spec(&args, is_dgg, rates[0], loras[0])?;
     let hardware = hardware(&args)?;
     let out = args
@@ -193,10 +204,76 @@ pub fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
         rates,
         loras,
         options,
+        cpu,
         peak,
         out,
         output,
     })
+}
+
+/// The real runtime's options for `--backend cpu`; `None` for the simulator (where the
+/// CPU-only flags are refused).
+fn cpu_options(args: &BenchArgs) -> Result<Option<CpuRunOptions>, BenchError> {
+    if args.backend != "cpu" {
+        let given = [
+            ("verify", args.verify),
+            ("cores", args.cores.is_some()),
+            ("spill-dir", args.spill_dir.is_some()),
+            ("reload-every", args.reload_every.is_some()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|g| g.1) {
+            return Err(BenchError::CpuOnly { flag });
+        }
+        return Ok(None);
+    }
+    let mut o = CpuRunOptions {
+        seed: args.seed,
+        verify: args.verify,
+        spill_dir: args.spill_dir.clone(),
+        ..CpuRunOptions::default()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    o.shards = args.cores.unwrap_or(cores);
+    if o.shards == 0 || o.shards > 1024 {
+        return Err(bad_number("cores", "between 1 and 1024", o.shards));
+    }
+    if let Some(every) = args.reload_every {
+        if !(every.is_finite() && every > 0.0) {
+            return Err(bad_number(
+                "reload-every",
+                "a positive number of seconds",
+                every,
+            ));
+        }
+        o.reload_every_ns = Some((every * 1e9) as u64);
+    }
+    let page_bytes = (o
+        .model
+        .page_floats(fastlibra_runtime::real::shard::BLOCK_TOKENS as usize)
+        * 4) as u64;
+    let mut pages = [0u32; 3];
+    for (i, (flag, text, least)) in [
+        ("hbm", &args.hbm, 16u64),
+        ("host", &args.host, 16),
+        ("nvme", &args.nvme, 16),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let bytes = fastlibra_bench::units::parse_size(text)
+            .map_err(|_| bad_number(flag, "a size such as 512K, 16M or 2G", text))?;
+        let n = bytes / page_bytes;
+        if n < least || n > u64::from(u32::MAX) {
+            return Err(BenchError::BadNumber {
+                flag,
+                requirement: "at least 16 pages of the CPU model's 64 KiB KV block, and at most 2^32 pages",
+                value: text.clone(),
+            });
+        }
+        pages[i] = n as u32;
+    }
+    o.pages = pages;
+    Ok(Some(o))
 }
 
 fn check_backend(name: &str) -> Result<(), BenchError> {

@@ -30,4 +30,4 @@ pub mod timeline;
 pub use error::ReportError;
 pub use json::{Comparison, PeakRun, PeakSearch, Report, RunInfo, SweepPoint};
 pub use latency::LatencyStats;
-pub use summary::{PolicySummary, Summarized, summarize};
+pub use summary::{PolicySummary, RuntimeFigures, Summarized, VerifyCounts, summarize};

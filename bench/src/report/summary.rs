@@ -69,6 +69,43 @@ pub struct ByteCounts {
     pub nvme_write: u64,
 }
 
+/// `--verify` counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyCounts {
+    /// Logit vectors recomputed from scratch and compared.
+    pub checked: u64,
+    /// Of those, how many differed.
+    pub mismatches: u64,
+}
+
+/// What a real backend reports beyond the engine's counters.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuntimeFigures {
+    /// Shards (cores) that served.
+    pub shards: u32,
+    /// Requests routed to each shard.
+    pub per_shard_requests: Vec<u64>,
+    /// Pages written to / read back intact from the NVMe page files.
+    pub nvme_pages_written: u64,
+    /// Pages read back intact.
+    pub nvme_pages_read: u64,
+    /// Page writes that failed (the data stayed on the host).
+    pub nvme_write_errors: u64,
+    /// Page reads that failed: never used.
+    pub nvme_read_errors: u64,
+    /// Pages that failed their checksum: never used.
+    pub checksum_failures: u64,
+    /// Nodes whose data was lost in transit: dropped and recomputed (KV) or registered again
+    /// (adapters).
+    pub nodes_lost: u64,
+    /// Adapters reloaded with new weights during the run.
+    pub reloads: u64,
+    /// Mean TTFT of requests whose LoRA and history were in HBM on arrival (cache hits), ms.
+    pub hit_ttft_ms_mean: Option<f64>,
+    /// Mean TTFT of the other requests (misses), ms.
+    pub miss_ttft_ms_mean: Option<f64>,
+}
+
 /// Everything `report.json` says about one policy.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PolicySummary {
@@ -127,6 +164,12 @@ pub struct PolicySummary {
         deserialize_with = "present"
     )]
     pub peak_rps: Option<Option<f64>>,
+    /// `--verify` (real backends): logit vectors recomputed from scratch and compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifyCounts>,
+    /// Real backends: how the run went on the machine (shards, NVMe I/O, faults, reloads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RuntimeFigures>,
 }
 
 /// Reads a field that is present (possibly `null`) as `Some`, so `null` round-trips.
@@ -230,6 +273,8 @@ pub fn summarize(result: &SimResult) -> Summarized {
         simulated_s: result.simulated_ns as f64 / 1e9,
         lora_fraction: result.lora_fraction,
         peak_rps: None,
+        verify: None,
+        runtime: None,
     };
     let mut ttft_at_ns: Vec<(u64, u64)> = result
         .outcomes

@@ -71,10 +71,10 @@ impl SourceAdapter {
         if adapter.rank() > max_rank {
             return Err(RealError::Adapter {
                 name,
-                source: PeftError::Paging(format!(
+                source: Box::new(PeftError::Paging(format!(
                     "rank {} is over the configured maximum {max_rank}",
                     adapter.rank()
-                )),
+                ))),
             });
         }
         SourceAdapter::from_adapter(config, &name, &adapter, page_bytes)
@@ -92,7 +92,7 @@ impl SourceAdapter {
             .map_err(|source| adapter_error(name, source))?;
         let lora = CpuLora::from_adapter(config, adapter).map_err(|e| RealError::Adapter {
             name: name.to_string(),
-            source: PeftError::Paging(e.to_string()),
+            source: Box::new(PeftError::Paging(e.to_string())),
         })?;
         Ok(SourceAdapter {
             name: name.to_string(),
@@ -113,6 +113,6 @@ impl SourceAdapter {
 fn adapter_error(name: &str, source: PeftError) -> RealError {
     RealError::Adapter {
         name: name.to_string(),
-        source,
+        source: Box::new(source),
     }
 }

@@ -31,7 +31,7 @@ pub enum RealError {
         /// Adapter name or folder.
         name: String,
         /// Why.
-        source: PeftError,
+        source: Box<PeftError>,
     },
     /// The CPU model refused an input (a bug if it ever happens during a run).
     #[error("CPU backend: {0}")]

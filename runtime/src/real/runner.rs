@@ -18,12 +18,14 @@
 //! weights are shared read-only. The front counts each shard's requests in hand itself, so
 //! routing needs no shared counters and the hot path takes no lock.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use fastlibra_kernels::cpu::{CpuModel, CpuModelConfig};
-use futures_lite::future;
 use glommio::channels::shared_channel::{self, ConnectedReceiver, ConnectedSender};
 use glommio::{LocalExecutorBuilder, Placement};
 use rustc_hash::FxHashMap;
@@ -129,6 +131,48 @@ pub struct CpuRunResult {
     pub costs: CostHints,
 }
 
+/// Messages received by a forwarding task, for a loop that must not park on a channel.
+///
+/// Polling a pending `recv()` future over and over registers a new waker each time (glommio
+/// keeps them until the channel is written to, and a task's waker count is bounded), so each
+/// receiver gets one task that awaits it and queues what arrives; `None` means closed.
+type Inbox<T> = Rc<RefCell<VecDeque<Option<T>>>>;
+
+fn forward<T: Send + 'static>(rx: ConnectedReceiver<T>) -> Inbox<T> {
+    let inbox: Inbox<T> = Rc::default();
+    let queue = inbox.clone();
+    glommio::spawn_local(async move {
+        loop {
+            let msg = rx.recv().await;
+            let closed = msg.is_none();
+            queue.borrow_mut().push_back(msg);
+            if closed {
+                break;
+            }
+        }
+    })
+    .detach();
+    inbox
+}
+
+/// Like [`Inbox`], with each message tagged by the receiver it came from.
+type TaggedInbox<T> = Rc<RefCell<VecDeque<(usize, Option<T>)>>>;
+
+fn forward_tagged<T: Send + 'static>(rx: ConnectedReceiver<T>, tag: usize, inbox: &TaggedInbox<T>) {
+    let queue = inbox.clone();
+    glommio::spawn_local(async move {
+        loop {
+            let msg = rx.recv().await;
+            let closed = msg.is_none();
+            queue.borrow_mut().push_back((tag, msg));
+            if closed {
+                break;
+            }
+        }
+    })
+    .detach();
+}
+
 enum ToShard {
     Arrive(NewRequest),
     EndSession(u64),
@@ -214,9 +258,9 @@ pub fn run_cpu(
         let handle = LocalExecutorBuilder::new(Placement::Fixed(s as usize % cores))
             .name(&format!("shard-{s}"))
             .spawn(move || async move {
-                let rx = to_rx.connect().await;
+                let inbox = forward(to_rx.connect().await);
                 let tx = from_tx.connect().await;
-                shard_main(&config, model, &adapters, &spill_path, clock, &rx, &tx).await;
+                shard_main(&config, model, &adapters, &spill_path, clock, &inbox, &tx).await;
             })
             .map_err(|e| RealError::Runtime(format!("starting shard {s}: {e}")))?;
         handles.push(handle);
@@ -239,11 +283,11 @@ pub fn run_cpu(
         for t in to_shards {
             txs.push(t.connect().await);
         }
-        let mut rxs = Vec::new();
-        for r in from_shards {
-            rxs.push(r.connect().await);
+        let inbox: FrontInbox = Rc::default();
+        for (s, r) in from_shards.into_iter().enumerate() {
+            forward_tagged(r.connect().await, s, &inbox);
         }
-        front.run(&txs, &rxs).await
+        front.run(&txs, &inbox).await
     });
     for (s, h) in handles.into_iter().enumerate() {
         h.join()
@@ -256,7 +300,12 @@ pub fn run_cpu(
             policy: kind.name().to_string(),
             outcomes,
             stats: EngineStats::default(),
-            simulated_ns: clock.now_ns(),
+            // Serving time: up to the last shard's stop, not counting `verify`'s recompute.
+            simulated_ns: reports
+                .iter()
+                .map(|(r, _)| r.finished_ns)
+                .max()
+                .unwrap_or_else(|| clock.now_ns()),
             lora_fraction: None,
         },
         verify: VerifyStats::default(),
@@ -306,7 +355,7 @@ async fn shard_main(
     adapters: &[Arc<SourceAdapter>],
     spill: &std::path::Path,
     clock: Clock,
-    rx: &ConnectedReceiver<ToShard>,
+    rx: &Inbox<ToShard>,
     tx: &ConnectedSender<FromShard>,
 ) {
     let mut shard = match Shard::new(config, model, adapters, spill) {
@@ -325,13 +374,16 @@ async fn shard_main(
 async fn serve(
     shard: &mut Shard,
     clock: Clock,
-    rx: &ConnectedReceiver<ToShard>,
+    rx: &Inbox<ToShard>,
     tx: &ConnectedSender<FromShard>,
 ) -> Result<(), RealError> {
     let mut served = 0u64;
     let mut finishing = false;
     loop {
-        while !finishing && let Some(msg) = future::poll_once(rx.recv()).await {
+        while !finishing {
+            let Some(msg) = rx.borrow_mut().pop_front() else {
+                break;
+            };
             finishing |= handle(shard, msg, clock, &mut served)?;
         }
         if finishing {
@@ -349,22 +401,19 @@ async fn serve(
             glommio::yield_if_needed().await;
             continue;
         }
+        // Idle: sleep until the engine's next timer, at most 1 ms (new messages wait that
+        // long at worst), or 50 µs while page I/O is in flight.
         let now = clock.now_ns();
         let wait_ns = if shard.io_busy() {
             50_000
         } else {
             shard
                 .next_timer_ns()
-                .map_or(5_000_000, |t| t.saturating_sub(now))
-                .clamp(50_000, 5_000_000)
+                .map_or(1_000_000, |t| t.saturating_sub(now))
+                .clamp(50_000, 1_000_000)
         };
-        let msg = future::or(async { Some(rx.recv().await) }, async {
+        if rx.borrow().is_empty() {
             glommio::timer::sleep(Duration::from_nanos(wait_ns)).await;
-            None
-        })
-        .await;
-        if let Some(msg) = msg {
-            finishing |= handle(shard, msg, clock, &mut served)?;
         }
     }
 }
@@ -409,15 +458,13 @@ struct Front<'a> {
     page_bytes: u64,
 }
 
+type FrontInbox = TaggedInbox<FromShard>;
+
 type FrontResult = Result<(Vec<RequestOutcome>, Vec<(ShardReport, u64)>, u64), RealError>;
 
 impl Front<'_> {
-    async fn run(
-        &self,
-        txs: &[ConnectedSender<ToShard>],
-        rxs: &[ConnectedReceiver<FromShard>],
-    ) -> FrontResult {
-        let result = self.serve(txs, rxs).await;
+    async fn run(&self, txs: &[ConnectedSender<ToShard>], inbox: &FrontInbox) -> FrontResult {
+        let result = self.serve(txs, inbox).await;
         // Whatever happened, every shard is told to finish and drained.
         for tx in txs {
             let _ = tx.send(ToShard::Finish).await;
@@ -425,20 +472,30 @@ impl Front<'_> {
         let mut outcomes = Vec::new();
         let mut reports = Vec::new();
         let mut failure = None;
-        for rx in rxs {
-            while let Some(msg) = rx.recv().await {
-                match msg {
-                    FromShard::Outcome(o) => outcomes.push(o),
-                    FromShard::Done(r) => {
-                        let served = r.served;
-                        reports.push((*r, served));
-                        break;
-                    }
-                    FromShard::Failed(e) => {
-                        failure.get_or_insert(RealError::Runtime(e));
-                        break;
-                    }
-                    FromShard::Ready => {}
+        let mut open = vec![true; txs.len()];
+        while open.iter().any(|&o| o) {
+            let Some((s, msg)) = inbox.borrow_mut().pop_front() else {
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+                continue;
+            };
+            if !open[s] {
+                continue; // the channel closing after the shard's report
+            }
+            match msg {
+                Some(FromShard::Outcome(o)) => outcomes.push(o),
+                Some(FromShard::Done(r)) => {
+                    let served = r.served;
+                    reports.push((*r, served));
+                    open[s] = false;
+                }
+                Some(FromShard::Failed(e)) => {
+                    failure.get_or_insert(RealError::Runtime(e));
+                    open[s] = false;
+                }
+                Some(FromShard::Ready) => {}
+                None => {
+                    failure.get_or_insert(RealError::Runtime(format!("shard {s} stopped")));
+                    open[s] = false;
                 }
             }
         }
@@ -457,7 +514,7 @@ impl Front<'_> {
     async fn serve(
         &self,
         txs: &[ConnectedSender<ToShard>],
-        rxs: &[ConnectedReceiver<FromShard>],
+        inbox: &FrontInbox,
     ) -> Result<
         (
             Vec<RequestOutcome>,
@@ -466,9 +523,14 @@ impl Front<'_> {
         ),
         RealError,
     > {
-        for rx in rxs {
-            match rx.recv().await {
-                Some(FromShard::Ready) => {}
+        let mut ready = 0;
+        while ready < txs.len() {
+            let Some((_, msg)) = inbox.borrow_mut().pop_front() else {
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+                continue;
+            };
+            match msg {
+                Some(FromShard::Ready) => ready += 1,
                 Some(FromShard::Failed(e)) => return Err(RealError::Runtime(e)),
                 _ => return Err(RealError::Runtime("a shard stopped during start-up".into())),
             }
@@ -515,24 +577,23 @@ impl Front<'_> {
                 reloads += 1;
                 next_reload = Some(t + self.options.reload_every_ns.unwrap_or(u64::MAX));
             }
-            for (s, rx) in rxs.iter().enumerate() {
-                while let Some(msg) = future::poll_once(rx.recv()).await {
-                    match msg {
-                        Some(FromShard::Outcome(mut o)) => {
-                            loads[s] = loads[s].saturating_sub(1);
-                            fix_arrival(&mut o, &scheduled);
-                            if let Some(ended) = replay.on_outcome(now, &o) {
-                                session_shard.remove(&ended);
-                                send(&txs[s], ToShard::EndSession(ended)).await?;
-                            }
-                            outcomes.push(o);
+            loop {
+                let Some((s, msg)) = inbox.borrow_mut().pop_front() else {
+                    break;
+                };
+                match msg {
+                    Some(FromShard::Outcome(mut o)) => {
+                        loads[s] = loads[s].saturating_sub(1);
+                        fix_arrival(&mut o, &scheduled);
+                        if let Some(ended) = replay.on_outcome(now, &o) {
+                            session_shard.remove(&ended);
+                            send(&txs[s], ToShard::EndSession(ended)).await?;
                         }
-                        Some(FromShard::Failed(e)) => return Err(RealError::Runtime(e)),
-                        Some(_) => {}
-                        None => {
-                            return Err(RealError::Runtime(format!("shard {s} stopped")));
-                        }
+                        outcomes.push(o);
                     }
+                    Some(FromShard::Failed(e)) => return Err(RealError::Runtime(e)),
+                    Some(_) => {}
+                    None => return Err(RealError::Runtime(format!("shard {s} stopped"))),
                 }
             }
             if now >= next_progress {

@@ -110,17 +110,19 @@ pub struct ShardReport {
     pub injected: InjectedFaults,
     /// Requests routed to this shard.
     pub served: u64,
+    /// When the shard stopped serving (before `verify` recomputes), ns.
+    pub finished_ns: u64,
 }
 
 enum Nvme {
-    Plain(PageFile),
+    Plain(Box<PageFile>),
     Faulty(Box<FaultyNvme>),
 }
 
 impl Nvme {
     fn io(&mut self) -> &mut dyn NvmeIo {
         match self {
-            Nvme::Plain(f) => f,
+            Nvme::Plain(f) => f.as_mut(),
             Nvme::Faulty(f) => f.as_mut(),
         }
     }
@@ -148,6 +150,8 @@ pub struct Shard {
     decoded: FxHashMap<NodeId, Arc<CpuLora>>,
     tracks: FxHashMap<u64, Track>,
     verifier: Option<Verifier>,
+    /// Served logits to compare at the end: (sequence, logits, the weights it used).
+    verify_jobs: Vec<(StepSeq, Vec<f32>, Arc<SourceAdapter>)>,
     outcomes: Vec<RequestOutcome>,
     io_counters: IoCounters,
     check: bool,
@@ -173,6 +177,12 @@ impl Shard {
                 )));
             }
         }
+        if config.queue_depth < 2 {
+            return Err(RealError::Config(format!(
+                "the NVMe queue depth must be at least 2, got {}",
+                config.queue_depth
+            )));
+        }
         let [hbm_pages, host_pages, nvme_pages] = config.pages;
         let mut engine_config = EngineConfig::new(
             config.policy,
@@ -192,7 +202,7 @@ impl Shard {
         let file = PageFile::create(spill_dir, page_bytes, nvme_pages, config.queue_depth)?;
         let nvme = match config.faults {
             Some(f) => Nvme::Faulty(Box::new(FaultyNvme::new(file, f))),
-            None => Nvme::Plain(file),
+            None => Nvme::Plain(Box::new(file)),
         };
         let mut shard = Shard {
             engine,
@@ -206,6 +216,7 @@ impl Shard {
             decoded: FxHashMap::default(),
             tracks: FxHashMap::default(),
             verifier: config.verify.then(|| Verifier::new(model.clone())),
+            verify_jobs: Vec::new(),
             model,
             outcomes: Vec::new(),
             io_counters: IoCounters::default(),
@@ -342,7 +353,8 @@ impl Shard {
 
     /// Ends the run: every request still held fails as unfinished, page I/O drains.
     pub fn finish(&mut self, clock: &Clock) -> Result<ShardReport, RealError> {
-        self.engine.finish(clock.now_ns());
+        let finished_ns = clock.now_ns();
+        self.engine.finish(finished_ns);
         while let Some(o) = self.engine.poll_outcome() {
             self.outcomes.push(o);
         }
@@ -361,6 +373,11 @@ impl Shard {
             }
             self.nvme.io().reap(1, &mut out)?;
         }
+        if let Some(v) = &mut self.verifier {
+            for (seq, logits, source) in std::mem::take(&mut self.verify_jobs) {
+                v.check(&seq, &logits, &source.lora)?;
+            }
+        }
         Ok(ShardReport {
             stats: self.engine.stats().clone(),
             verify: self.verifier.as_ref().map(|v| v.stats).unwrap_or_default(),
@@ -370,6 +387,7 @@ impl Shard {
                 Nvme::Plain(_) => InjectedFaults::default(),
             },
             served: 0,
+            finished_ns,
         })
     }
 
@@ -424,7 +442,8 @@ impl Shard {
     /// Hands queued page operations to the ring while it has free buffers.
     fn submit_ops(&mut self, clock: &Clock) -> Result<bool, RealError> {
         let mut any = false;
-        while self.nvme.io().free_buffers() > 0 {
+        // One buffer stays free for the synchronous adapter writes (`write_nvme_page`).
+        while self.nvme.io().free_buffers() > 1 {
             let Some(op) = self.ops.queued.pop_front() else {
                 break;
             };
@@ -596,7 +615,7 @@ impl Shard {
                 if let Some(pos) = out.iter().position(|c| c.ticket == ticket) {
                     let c = out.swap_remove(pos);
                     // Other completions belong to the page ops in flight: put them back.
-                    self.completions.extend(out.drain(..));
+                    self.completions.append(&mut out);
                     match c.result {
                         Ok(()) => return Ok(()),
                         Err(e) => {
@@ -641,7 +660,7 @@ impl Shard {
         };
         let adapter = paged.to_adapter().map_err(|e| RealError::Adapter {
             name: source.name.clone(),
-            source: e,
+            source: Box::new(e),
         })?;
         let lora = Arc::new(CpuLora::from_adapter(self.model.config(), &adapter)?);
         if self.decoded.len() >= 256 {
@@ -689,14 +708,14 @@ impl Shard {
                 continue;
             }
             track.sampled += 1;
-            // The first token of a request that reused cached KV, and the last token of
-            // every request that decoded (its own KV, read back from pages).
-            let check = (first_start > 0 && track.sampled == 1)
-                || (track.sampled == track.max_new && track.max_new > 1);
+            // A request that reused cached KV: its first token, and its last token (which
+            // also reads the KV it decoded into its own pages).
+            let check = first_start > 0 && (track.sampled == 1 || track.sampled == track.max_new);
             sampled.insert(seq.request, argmax(logits));
-            if check && let Some(v) = &mut self.verifier {
-                let source = &self.sources[&(seq.adapter.id, seq.adapter.version)];
-                v.check(seq, logits, &source.lora)?;
+            if check && self.verifier.is_some() {
+                // Checked after the run, so recomputing does not slow the serving path.
+                let source = self.sources[&(seq.adapter.id, seq.adapter.version)].clone();
+                self.verify_jobs.push((seq.clone(), logits.clone(), source));
             }
         }
         // One token per sampler, in the step's order (a request that left meanwhile gets a

@@ -1,0 +1,138 @@
+//! `fastlibra bench --backend cpu`: a short wall-clock run of every main policy on two shards
+//! with `--verify`, and the backend's bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-cpu-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch folder");
+    dir
+}
+
+fn bench_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fastlibra"))
+        .current_dir(dir)
+        .arg("bench")
+        .args(args)
+        .output()
+        .expect("run fastlibra")
+}
+
+#[test]
+fn a_short_run_verifies_every_policy_on_two_shards() {
+    let dir = scratch("run");
+    let spill = dir.join("spill");
+    let out = bench_in(
+        &dir,
+        &[
+            "--backend",
+            "cpu",
+            "--workload",
+            "dgg",
+            "--tenants",
+            "1",
+            "--rate",
+            "2",
+            "--duration",
+            "2",
+            "--cores",
+            "2",
+            "--hbm",
+            "8M",
+            "--host",
+            "4M",
+            "--nvme",
+            "64M",
+            "--spill-dir",
+            spill.to_str().expect("utf-8 path"),
+            "--verify",
+            "--json",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["backend"], "cpu");
+    for policy in ["fastlibra", "vllm", "slora"] {
+        let p = &report["policies"][policy];
+        assert_eq!(p["failed"], 0, "{policy}: {p}");
+        assert!(
+            p["requests"].as_u64().is_some_and(|n| n > 0),
+            "{policy}: {p}"
+        );
+        if policy != "slora" {
+            // slora keeps no history: no request reuses KV, nothing to check.
+            assert!(
+                p["verify"]["checked"].as_u64().is_some_and(|n| n > 0),
+                "{policy}: {p}"
+            );
+        }
+        assert_eq!(p["verify"]["mismatches"], 0, "{policy}: {p}");
+        assert_eq!(p["runtime"]["shards"], 2, "{policy}: {p}");
+    }
+    // The named spill folder is kept, and the page files in it were removed.
+    let left: Vec<_> = std::fs::read_dir(&spill)
+        .expect("spill folder kept")
+        .collect();
+    assert!(left.is_empty(), "page files left behind: {left:?}");
+}
+
+fn fails(name: &str, args: &[&str], words: &[&str]) {
+    let dir = scratch(name);
+    let out = bench_in(&dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    for w in words {
+        assert!(stderr.contains(w), "`{w}` not in: {stderr}");
+    }
+}
+
+#[test]
+fn bad_cpu_backend_input_is_a_clear_error() {
+    fails("verify-sim", &["--verify"], &["--verify", "--backend cpu"]);
+    fails(
+        "cores-sim",
+        &["--cores", "2"],
+        &["--cores", "--backend cpu"],
+    );
+    fails(
+        "cores-zero",
+        &["--backend", "cpu", "--cores", "0"],
+        &["--cores"],
+    );
+    fails(
+        "hbm-tiny",
+        &["--backend", "cpu", "--hbm", "64K"],
+        &["--hbm", "16 pages"],
+    );
+    fails(
+        "hbm-junk",
+        &["--backend", "cpu", "--hbm", "lots"],
+        &["--hbm"],
+    );
+    fails(
+        "reload",
+        &["--backend", "cpu", "--reload-every", "-1"],
+        &["--reload-every"],
+    );
+    fails(
+        "peak",
+        &["--backend", "cpu", "--find-peak"],
+        &["--find-peak", "--backend sim"],
+    );
+    fails(
+        "spill",
+        &[
+            "--backend",
+            "cpu",
+            "--duration",
+            "1",
+            "--spill-dir",
+            "/proc/fastlibra-spill",
+        ],
+        &["spill folder", "/proc/fastlibra-spill"],
+    );
+}
