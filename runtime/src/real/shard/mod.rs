@@ -1,0 +1,406 @@
+//! One engine shard with real bytes in every tier: the engine core, the emulated device's HBM
+//! arena, the host arena, the NVMe page file, and the CPU model that computes each step.
+//!
+//! A shard is a synchronous driver: [`Shard::pump`] carries out whatever the engine asks for
+//! (copies between tiers, page I/O, a compute step, timers) until nothing moves, reading the
+//! time from a [`Clock`]. The glommio runner calls it in a loop on its own core; tests call it
+//! directly.
+//!
+//! ```text
+//!  TransferCmd H2D / D2H ──► memcpy between the arenas ──► handle_transfer_done
+//!  TransferCmd NVMe      ──► one page op per page (io_uring) ──► all back? done / failed / lost
+//!  StepCmd               ──► step_inputs ──► CpuModel::forward_batch over HBM pages ──► tokens
+//! ```
+
+mod io;
+mod step;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use fastlibra_alloc::NodeId;
+use fastlibra_kernels::cpu::{CpuLora, CpuModel, KvArena};
+use rustc_hash::FxHashMap;
+
+use super::adapters::SourceAdapter;
+use super::arena::{self, HostArena};
+use super::error::RealError;
+use super::nvme::{FaultyNvme, InjectedFaults, NvmeFaults, NvmeIo};
+use super::tiers::NvmeOps;
+use super::verify::{Verifier, VerifyStats};
+use crate::engine::{CostHints, Engine, EngineConfig, NewRequest, PolicyKind, StepSeq};
+use crate::io::{Completion, PageFile};
+use crate::outcome::{EngineStats, RequestOutcome};
+
+/// Tokens per KV block (one block is one page).
+pub const BLOCK_TOKENS: u32 = 16;
+
+/// Wall-clock time since the run started, ns: the engine's time base.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    /// A clock that reads 0 now.
+    pub fn start() -> Clock {
+        Clock {
+            start: Instant::now(),
+        }
+    }
+
+    /// Nanoseconds since the start.
+    pub fn now_ns(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+}
+
+/// Everything a shard is built from.
+#[derive(Clone, Debug)]
+pub struct ShardConfig {
+    /// The policy.
+    pub policy: PolicyKind,
+    /// Pages of the HBM, host and NVMe tiers.
+    pub pages: [u32; 3],
+    /// io_uring queue depth of the page file.
+    pub queue_depth: u32,
+    /// Recompute and compare every request that reused cached KV.
+    pub verify: bool,
+    /// Faults to inject into the NVMe tier (tests), armed after start-up.
+    pub faults: Option<NvmeFaults>,
+    /// Check the tree's and the shard's invariants after every pump.
+    pub check_invariants: bool,
+    /// Cost hints for the engine's decisions (measured by `calibrate`).
+    pub costs: CostHints,
+    /// Most sequences per step.
+    pub max_batch: u32,
+    /// Most prefill tokens per step.
+    pub prefill_token_budget: u32,
+    /// Most requests waiting for admission (admission control).
+    pub max_waiting: u32,
+}
+
+/// Counters of the NVMe tier as the shard saw it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IoCounters {
+    /// Pages written to NVMe.
+    pub pages_written: u64,
+    /// Pages read back intact.
+    pub pages_read: u64,
+    /// Page writes that failed (the data stayed on the host).
+    pub write_errors: u64,
+    /// Page reads that failed (EIO, short read): the page was not used.
+    pub read_errors: u64,
+    /// Pages that failed their checksum: never used.
+    pub checksum_failures: u64,
+}
+
+/// What a shard reports at the end.
+#[derive(Clone, Debug, Default)]
+pub struct ShardReport {
+    /// The engine's counters and HBM timeline.
+    pub stats: EngineStats,
+    /// `--verify` results.
+    pub verify: VerifyStats,
+    /// NVMe counters.
+    pub io: IoCounters,
+    /// Faults injected (tests).
+    pub injected: InjectedFaults,
+    /// Requests routed to this shard.
+    pub served: u64,
+    /// When the shard stopped serving (before `verify` recomputes), ns.
+    pub finished_ns: u64,
+}
+
+enum Nvme {
+    Plain(Box<PageFile>),
+    Faulty(Box<FaultyNvme>),
+}
+
+impl Nvme {
+    fn io(&mut self) -> &mut dyn NvmeIo {
+        match self {
+            Nvme::Plain(f) => f.as_mut(),
+            Nvme::Faulty(f) => f.as_mut(),
+        }
+    }
+}
+
+/// Per request: what the verifier needs to know.
+#[derive(Clone, Copy, Debug)]
+struct Track {
+    max_new: u32,
+    first_start: Option<u32>,
+    sampled: u32,
+}
+
+/// One shard. See the module docs.
+pub struct Shard {
+    engine: Engine,
+    model: Arc<CpuModel>,
+    hbm: KvArena,
+    host: HostArena,
+    nvme: Nvme,
+    ops: NvmeOps,
+    completions: Vec<Completion>,
+    sources: FxHashMap<(u32, u32), Arc<SourceAdapter>>,
+    current: Vec<Arc<SourceAdapter>>,
+    decoded: FxHashMap<NodeId, Arc<CpuLora>>,
+    tracks: FxHashMap<u64, Track>,
+    verifier: Option<Verifier>,
+    /// Served logits to compare at the end: (sequence, logits, the weights it used).
+    verify_jobs: Vec<(StepSeq, Vec<f32>, Arc<SourceAdapter>)>,
+    outcomes: Vec<RequestOutcome>,
+    io_counters: IoCounters,
+    check: bool,
+}
+
+impl Shard {
+    /// Builds a shard: the engine, the arenas (allocated once), a page file in `spill_dir`,
+    /// and every adapter's pages written into the tier the engine registered it in.
+    pub fn new(
+        config: &ShardConfig,
+        model: Arc<CpuModel>,
+        adapters: &[Arc<SourceAdapter>],
+        spill_dir: &Path,
+    ) -> Result<Shard, RealError> {
+        let mc = model.config().clone();
+        let page_floats = mc.page_floats(BLOCK_TOKENS as usize);
+        let page_bytes = page_floats * 4;
+        for a in adapters {
+            if a.paged.layout.page_bytes != page_bytes {
+                return Err(RealError::Config(format!(
+                    "adapter {} is paged in {} B pages; the model's KV block is {page_bytes} B",
+                    a.name, a.paged.layout.page_bytes
+                )));
+            }
+        }
+        if config.queue_depth < 2 {
+            return Err(RealError::Config(format!(
+                "the NVMe queue depth must be at least 2, got {}",
+                config.queue_depth
+            )));
+        }
+        let [hbm_pages, host_pages, nvme_pages] = config.pages;
+        let mut engine_config = EngineConfig::new(
+            config.policy,
+            config.pages,
+            BLOCK_TOKENS,
+            1,
+            page_bytes as u64,
+            adapters.iter().map(|a| a.info()).collect(),
+            config.costs,
+        );
+        engine_config.check_invariants = config.check_invariants;
+        engine_config.report_clean_moves = true;
+        engine_config.max_batch = config.max_batch;
+        engine_config.prefill_token_budget = config.prefill_token_budget;
+        engine_config.max_waiting = config.max_waiting;
+        let engine = Engine::new(engine_config)?;
+        let file = PageFile::create(spill_dir, page_bytes, nvme_pages, config.queue_depth)?;
+        let nvme = match config.faults {
+            Some(f) => Nvme::Faulty(Box::new(FaultyNvme::new(file, f))),
+            None => Nvme::Plain(Box::new(file)),
+        };
+        let mut shard = Shard {
+            engine,
+            hbm: KvArena::new(hbm_pages as usize, page_floats, BLOCK_TOKENS as usize)?,
+            host: HostArena::new(host_pages, page_bytes),
+            nvme,
+            ops: NvmeOps::default(),
+            completions: Vec::new(),
+            sources: FxHashMap::default(),
+            current: adapters.to_vec(),
+            decoded: FxHashMap::default(),
+            tracks: FxHashMap::default(),
+            verifier: config.verify.then(|| Verifier::new(model.clone())),
+            verify_jobs: Vec::new(),
+            model,
+            outcomes: Vec::new(),
+            io_counters: IoCounters::default(),
+            check: config.check_invariants,
+        };
+        for (id, source) in adapters.iter().enumerate() {
+            let adapter = shard
+                .engine
+                .tree()
+                .current_adapter(id as u32)
+                .map_err(crate::engine::EngineError::from)?;
+            let node = shard
+                .engine
+                .tree()
+                .adapter_node(adapter)
+                .map_err(crate::engine::EngineError::from)?;
+            let tier = shard
+                .engine
+                .tree()
+                .node(node)
+                .map_err(crate::engine::EngineError::from)?
+                .tier();
+            shard.write_adapter(node, tier, &source.paged)?;
+            shard
+                .sources
+                .insert((id as u32, adapter.version), source.clone());
+        }
+        if let Nvme::Faulty(f) = &mut shard.nvme {
+            f.arm();
+        }
+        Ok(shard)
+    }
+
+    /// The engine (for inspection).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Requests the shard holds.
+    pub fn active(&self) -> usize {
+        self.engine.active_requests()
+    }
+
+    /// A request arrives.
+    pub fn arrive(&mut self, now_ns: u64, request: NewRequest) {
+        self.tracks.insert(
+            request.id,
+            Track {
+                max_new: request.max_new_tokens.max(1),
+                first_start: None,
+                sampled: 0,
+            },
+        );
+        self.engine.handle_arrival(now_ns, request);
+    }
+
+    /// A session ended.
+    pub fn end_session(&mut self, session: u64) {
+        self.engine.end_session(session);
+    }
+
+    /// New weights under an existing adapter id: a new version; KV of the old one is never
+    /// reused.
+    pub fn reload(
+        &mut self,
+        now_ns: u64,
+        adapter: u32,
+        source: Arc<SourceAdapter>,
+    ) -> Result<(), RealError> {
+        let (registered, tier) = self.engine.reload_adapter(now_ns, adapter, source.info())?;
+        self.write_adapter(registered.node, tier, &source.paged)?;
+        self.sources
+            .insert((adapter, registered.adapter.version), source.clone());
+        if let Some(slot) = self.current.get_mut(adapter as usize) {
+            *slot = source;
+        }
+        Ok(())
+    }
+
+    /// Carries out everything the engine asks for until nothing moves. Returns whether
+    /// anything happened.
+    pub fn pump(&mut self, clock: &Clock) -> Result<bool, RealError> {
+        let mut any = false;
+        loop {
+            let mut moved = self.reap(clock)?;
+            if let Some((t, _)) = self.engine.poll_timeout()
+                && clock.now_ns() >= t
+            {
+                self.engine.handle_timeout(clock.now_ns());
+                moved = true;
+            }
+            // Adapters moved without a copy get their bytes before any transfer reads them.
+            moved |= self.fill_clean_moves()?;
+            while let Some(cmd) = self.engine.poll_transfer() {
+                self.start_transfer(cmd, clock)?;
+                self.fill_clean_moves()?;
+                moved = true;
+            }
+            moved |= self.submit_ops(clock)?;
+            if let Some(step) = self.engine.poll_step() {
+                self.run_step(step, clock)?;
+                moved = true;
+            }
+            while let Some(o) = self.engine.poll_outcome() {
+                self.tracks.remove(&o.request);
+                self.outcomes.push(o);
+                moved = true;
+            }
+            if self.check {
+                self.check_invariants()
+                    .map_err(|e| RealError::Runtime(format!("invariant violated: {e}")))?;
+            }
+            if !moved {
+                return Ok(any);
+            }
+            any = true;
+        }
+    }
+
+    /// When the engine next wants a timer, ns.
+    pub fn next_timer_ns(&self) -> Option<u64> {
+        self.engine.poll_timeout().map(|t| t.0)
+    }
+
+    /// Whether page I/O is in flight or queued.
+    pub fn io_busy(&self) -> bool {
+        !self.ops.is_idle()
+    }
+
+    /// Takes the outcomes so far.
+    pub fn take_outcomes(&mut self) -> Vec<RequestOutcome> {
+        std::mem::take(&mut self.outcomes)
+    }
+
+    /// Ends the run: every request still held fails as unfinished, page I/O drains.
+    pub fn finish(&mut self, clock: &Clock) -> Result<ShardReport, RealError> {
+        let finished_ns = clock.now_ns();
+        self.engine.finish(finished_ns);
+        while let Some(o) = self.engine.poll_outcome() {
+            self.outcomes.push(o);
+        }
+        // Drain the ring: nothing may be in flight when the page file goes.
+        let mut out = std::mem::take(&mut self.completions);
+        loop {
+            for c in out.drain(..) {
+                self.ops.in_flight.remove(&c.ticket);
+                if c.op == crate::io::IoOp::Read && c.result.is_ok() {
+                    let mut sink = vec![0; arena::hbm_page(&self.hbm, 0).len()];
+                    let _ = self.nvme.io().take_read(c.ticket, &mut sink);
+                }
+            }
+            if self.ops.in_flight.is_empty() {
+                break;
+            }
+            self.nvme.io().reap(1, &mut out)?;
+        }
+        if let Some(v) = &mut self.verifier {
+            for (seq, logits, source) in std::mem::take(&mut self.verify_jobs) {
+                v.check(&seq, &logits, &source.lora)?;
+            }
+        }
+        Ok(ShardReport {
+            stats: self.engine.stats().clone(),
+            verify: self.verifier.as_ref().map(|v| v.stats).unwrap_or_default(),
+            io: self.io_counters,
+            injected: match &self.nvme {
+                Nvme::Faulty(f) => f.injected,
+                Nvme::Plain(_) => InjectedFaults::default(),
+            },
+            served: 0,
+            finished_ns,
+        })
+    }
+
+    /// The tree's invariants and the shard's own: every page operation belongs to a transfer
+    /// the engine still has in flight.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.engine
+            .tree()
+            .check_invariants()
+            .map_err(|e| e.to_string())?;
+        self.ops.check()
+    }
+}
+
+pub(super) fn engine_err(e: fastlibra_alloc::AllocError) -> RealError {
+    RealError::Engine(e.into())
+}

@@ -1,0 +1,126 @@
+//! The shard's compute: a step of the engine run by the CPU model over the HBM pages.
+
+use std::sync::Arc;
+
+use fastlibra_alloc::Tier;
+use fastlibra_kernels::cpu::{CpuLora, SeqInput};
+use fastlibra_kernels::peft::PagedAdapter;
+use rustc_hash::FxHashMap;
+
+use super::{Clock, Shard, Track, engine_err};
+use crate::engine::{StepCmd, StepSeq};
+use crate::real::arena;
+use crate::real::error::RealError;
+
+impl Shard {
+    /// The adapter weights of a sequence, decoded from its LoRA node's HBM pages (cached per
+    /// node: a node's pages never change while it lives).
+    pub(super) fn lora_for(&mut self, seq: &StepSeq) -> Result<Arc<CpuLora>, RealError> {
+        if let Some(l) = self.decoded.get(&seq.lora_node) {
+            return Ok(l.clone());
+        }
+        let key = (seq.adapter.id, seq.adapter.version);
+        let source = self
+            .sources
+            .get(&key)
+            .ok_or_else(|| RealError::Runtime(format!("no weights for adapter {key:?}")))?;
+        let tree = self.engine.tree();
+        let view = tree.node(seq.lora_node).map_err(engine_err)?;
+        if view.tier() != Tier::Hbm {
+            return Err(RealError::Runtime(format!(
+                "adapter {key:?} is computed with but sits in {:?}",
+                view.tier()
+            )));
+        }
+        let pages: Vec<Vec<u8>> = tree
+            .pages(seq.lora_node, Tier::Hbm)
+            .map_err(engine_err)?
+            .map(|p| arena::hbm_page(&self.hbm, p).to_vec())
+            .collect();
+        let paged = PagedAdapter {
+            pages,
+            layout: source.paged.layout.clone(),
+        };
+        let adapter = paged.to_adapter().map_err(|e| RealError::Adapter {
+            name: source.name.clone(),
+            source: Box::new(e),
+        })?;
+        let lora = Arc::new(CpuLora::from_adapter(self.model.config(), &adapter)?);
+        if self.decoded.len() >= 256 {
+            let tree = self.engine.tree();
+            self.decoded
+                .retain(|node, _| tree.node(*node).is_ok_and(|v| v.tier() == Tier::Hbm));
+        }
+        self.decoded.insert(seq.lora_node, lora.clone());
+        Ok(lora)
+    }
+
+    pub(super) fn run_step(&mut self, step: StepCmd, clock: &Clock) -> Result<(), RealError> {
+        let seqs = self.engine.step_inputs();
+        let vocab = self.model.config().vocab as u32;
+        let mut loras = Vec::with_capacity(seqs.len());
+        for seq in &seqs {
+            loras.push(self.lora_for(seq)?);
+        }
+        let tokens: Vec<Vec<u32>> = seqs
+            .iter()
+            .map(|s| s.tokens.iter().map(|t| t % vocab).collect())
+            .collect();
+        let inputs: Vec<SeqInput<'_>> = seqs
+            .iter()
+            .zip(&tokens)
+            .zip(&loras)
+            .map(|((s, t), l)| SeqInput {
+                tokens: t,
+                block_table: &s.block_table,
+                start_pos: s.start_pos as usize,
+                lora: Some(l),
+            })
+            .collect();
+        let logits = self.model.forward_batch(&mut self.hbm, &inputs)?;
+        drop(inputs);
+        let mut sampled: FxHashMap<u64, u32> = FxHashMap::default();
+        for (seq, logits) in seqs.iter().zip(&logits) {
+            let track = self.tracks.entry(seq.request).or_insert(Track {
+                max_new: 1,
+                first_start: None,
+                sampled: 0,
+            });
+            let first_start = *track.first_start.get_or_insert(seq.start_pos);
+            if !seq.samples {
+                continue;
+            }
+            track.sampled += 1;
+            // A request that reused cached KV: its first token, and its last token (which
+            // also reads the KV it decoded into its own pages).
+            let check = first_start > 0 && (track.sampled == 1 || track.sampled == track.max_new);
+            sampled.insert(seq.request, argmax(logits));
+            if check && self.verifier.is_some() {
+                // Checked after the run, so recomputing does not slow the serving path.
+                let source = self.sources[&(seq.adapter.id, seq.adapter.version)].clone();
+                self.verify_jobs.push((seq.clone(), logits.clone(), source));
+            }
+        }
+        // One token per sampler, in the step's order (a request that left meanwhile gets a
+        // placeholder the engine discards).
+        let out: Vec<u32> = step
+            .samples
+            .iter()
+            .map(|r| sampled.get(r).copied().unwrap_or(0))
+            .collect();
+        self.engine
+            .handle_step_done(clock.now_ns(), step.id, &out)?;
+        Ok(())
+    }
+}
+
+/// The most likely next token (greedy sampling: deterministic, so runs can be compared).
+fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
