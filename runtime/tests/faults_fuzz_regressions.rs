@@ -34,10 +34,29 @@ fn lost_adapter_with_no_room_for_a_new_version() {
 /// vllm, an 8-page adapter loading into HBM (allowed past the 4-page LoRA region because it
 /// is the largest adapter), then `reload_adapter` shrinks it to 1 page. The region bound used
 /// to drop to 4 pages while the retired 8-page version still landed in HBM, and the engine's
-/// invariant check panicked with "LoRA region overrun"; retired versions still in the tree
-/// now count among the adapter sizes the bound allows.
+/// invariant check panicked with "LoRA region overrun"; the bound is now the largest adapter
+/// the engine has served.
 #[test]
 fn vllm_reload_to_a_smaller_adapter_overruns_the_lora_region() {
     let stats = replay("vllm-reload-to-a-smaller-adapter-overruns-the-lora-region");
     assert_eq!(stats.adapters_reloaded, 1);
+}
+
+/// vllm, adapters of 4, 4, 6 and 1 pages: the 1- and 4-page adapters sit in HBM (5 pages, past
+/// the 4-page LoRA region but within the largest adapter's 6), then the 6-page adapter, never
+/// loaded, is reloaded with 1 page. The bound used to shrink to 4 pages under the 5 already
+/// resident; it is now the largest adapter the engine has served, which never shrinks.
+#[test]
+fn vllm_reload_shrinks_the_largest_adapter_below_what_is_resident() {
+    let stats = replay("vllm-reload-shrinks-the-largest-adapter-below-what-is-resident");
+    assert_eq!(stats.adapters_reloaded, 1);
+}
+
+/// vllm: a 3-page adapter's host → HBM load is in flight when a reload replaces it with an
+/// 8-page version, then the load of the old version is reported lost. It used to register yet
+/// another version (and fail for room); a retired version whose copy is lost now just goes.
+#[test]
+fn lost_copy_of_an_adapter_version_already_replaced() {
+    let stats = replay("lost-copy-of-an-adapter-version-already-replaced");
+    assert_eq!((stats.nodes_lost, stats.adapters_reloaded), (1, 1));
 }

@@ -36,9 +36,9 @@ use super::{
 use crate::outcome::{EngineStats, FailureReason, RequestOutcome};
 
 /// Events applied at most per case.
-const EVENTS_MAX: usize = 512;
+const EVENTS_MAX: usize = 128;
 /// Driver steps the final drain may take before giving up and calling `finish`.
-const DRAIN_STEPS_MAX: usize = 4_000;
+const DRAIN_STEPS_MAX: usize = 1_000;
 /// Consecutive idle ticks (nothing issued, nothing finished) that end the drain early.
 const IDLE_TICKS_MAX: usize = 8;
 /// Sessions are drawn from `1..=SESSIONS` (0 means none), so follow-up turns happen.

@@ -140,6 +140,10 @@ pub struct Engine {
     /// Adapters moved without a copy, for the driver to fill (see
     /// `EngineConfig::report_clean_moves`).
     pub(crate) clean_moves: VecDeque<fastlibra_alloc::NodeId>,
+    /// The largest adapter this engine has served, in pages. It never shrinks: adapters
+    /// admitted past the LoRA region while a larger one existed stay legal after a reload
+    /// makes that one smaller.
+    pub(crate) adapter_pages_max: u32,
     pub(crate) scratch_match: fastlibra_alloc::Match,
     pub(crate) scratch_scored: Vec<fastlibra_alloc::Scored>,
 }
@@ -187,6 +191,7 @@ impl Engine {
             lru_queues: Default::default(),
             doomed: Vec::new(),
             clean_moves: VecDeque::new(),
+            adapter_pages_max: config.adapters.iter().map(|a| a.pages).max().unwrap_or(0),
             scratch_match: Default::default(),
             scratch_scored: Vec::with_capacity(256),
             config,
@@ -356,17 +361,7 @@ impl Engine {
     }
 
     pub(crate) fn max_adapter_pages(&self) -> u32 {
-        let configured = self.config.adapters.iter().map(|a| a.pages).max();
-        // A retired version (replaced by a reload, maybe by fewer pages) can still be loading
-        // or running until it is dropped.
-        let retired = self
-            .doomed
-            .iter()
-            .filter_map(|&node| self.tree.node(node).ok())
-            .filter(|v| v.kind() == fastlibra_alloc::NodeKind::Lora)
-            .map(|v| v.pages())
-            .max();
-        configured.max(retired).unwrap_or(0)
+        self.adapter_pages_max
     }
 
     /// Records a sample of HBM use.

@@ -16,8 +16,9 @@ use super::{AdapterInfo, Engine, EngineError};
 /// What [`Engine::handle_transfer_lost`] did with the node whose data was lost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lost {
-    /// A KV node: dropped with its subtree now (`true`), or marked to be dropped as soon as
-    /// nothing under it is pinned or moving (`false`); requests recompute it meanwhile.
+    /// A KV node, or an adapter version a reload had already replaced: dropped with its
+    /// subtree now (`true`), or marked to be dropped as soon as nothing under it is pinned or
+    /// moving (`false`); requests recompute it meanwhile.
     Kv {
         /// Whether it is gone already.
         dropped: bool,
@@ -46,8 +47,15 @@ impl Engine {
         self.stats.nodes_lost += 1;
         self.stats.pages_lost += u64::from(cmd.pages);
         let view = self.tree.node(cmd.node)?;
-        let lost = if view.kind() == NodeKind::Lora {
-            let adapter = (view.key() >> 32) as u32;
+        let adapter = (view.key() >> 32) as u32;
+        // Only the current version is registered again; a retired one just goes.
+        let current_lora = view.kind() == NodeKind::Lora
+            && self
+                .tree
+                .current_adapter(adapter)
+                .and_then(|a| self.tree.adapter_node(a))
+                == Ok(cmd.node);
+        let lost = if current_lora {
             let info = self.config.adapters[adapter as usize].clone();
             let (registered, tier) = match self.register_version(adapter, info.clone()) {
                 Ok(out) => out,
@@ -112,6 +120,7 @@ impl Engine {
                     Tier::Nvme,
                 ),
             };
+        self.adapter_pages_max = self.adapter_pages_max.max(info.pages);
         self.config.adapters[adapter as usize] = info;
         self.stats.adapters_reloaded += 1;
         if let Some(old) = registered.retired
