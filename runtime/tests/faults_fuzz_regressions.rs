@@ -9,8 +9,14 @@ use fastlibra_runtime::engine::fuzz::run_case_stats;
 use fastlibra_runtime::outcome::EngineStats;
 
 fn replay(name: &str) -> EngineStats {
+    replay_from("corpus", name)
+}
+
+fn replay_from(folder: &str, name: &str) -> EngineStats {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus/engine_events")
+        .join("../fuzz")
+        .join(folder)
+        .join("engine_events")
         .join(name);
     let data = std::fs::read(&path).expect("the regression input is in the repository");
     match catch_unwind(AssertUnwindSafe(|| run_case_stats(&data))) {
@@ -59,4 +65,18 @@ fn vllm_reload_shrinks_the_largest_adapter_below_what_is_resident() {
 fn lost_copy_of_an_adapter_version_already_replaced() {
     let stats = replay("lost-copy-of-an-adapter-version-already-replaced");
     assert_eq!((stats.nodes_lost, stats.adapters_reloaded), (1, 1));
+}
+
+/// fastlibra-wos, host and NVMe full of adapters: the NVMe copy of a 5-page adapter is reported
+/// lost while KV under it is still moving, so the lost copy cannot give its pages and no room
+/// can be made. `handle_transfer_lost` dooms the lost copy (it is never loaded again) and
+/// returns `Alloc`; the harness still counts an error for an issued transfer as a failure.
+/// Open: the engine could register the adapter again by itself once the lost copy has gone.
+#[test]
+#[ignore = "open: a lost adapter with no room and busy KV under it is an Alloc error"]
+fn lost_adapter_with_no_room_while_its_kv_moves() {
+    replay_from(
+        "regressions",
+        "lost-adapter-with-no-room-while-its-kv-moves",
+    );
 }

@@ -35,7 +35,9 @@ pub enum Lost {
 
 impl Engine {
     /// The driver could not carry out transfer `id` because its source data is unusable (a
-    /// page failed its checksum, or could not be read). See the module docs.
+    /// page failed its checksum, or could not be read). See the module docs. An `Alloc` error
+    /// means a lost adapter found no room for a new copy: the lost one is never loaded again,
+    /// and the driver calls [`Engine::reload_adapter`] when it can.
     pub fn handle_transfer_lost(&mut self, now_ns: u64, id: u64) -> Result<Lost, EngineError> {
         self.advance(now_ns);
         let cmd = *self
@@ -58,14 +60,8 @@ impl Engine {
         let lost = if current_lora {
             let info = self.config.adapters[adapter as usize].clone();
             let (registered, tier) = match self.register_version(adapter, info.clone()) {
-                Ok(out) => out,
-                // No tier has room for a second copy. The lost copy is useless and sits
-                // outside HBM, unpinned and no longer moving: its pages make the room. The
-                // adapter is unregistered for a moment, so its version count starts again.
-                Err(EngineError::Alloc(_)) if self.try_drop(cmd.node) => {
-                    self.register_version(adapter, info)?
-                }
-                Err(e) => return Err(e),
+                Err(EngineError::Alloc(_)) => self.register_with_room(adapter, info, cmd.node)?,
+                other => other?,
             };
             Lost::AdapterReloaded { registered, tier }
         } else {
@@ -140,6 +136,32 @@ impl Engine {
         self.dirty.extend(stale);
         self.note_memory_change();
         Ok((registered, tier))
+    }
+
+    /// Registers `adapter` again when no tier had room for a new copy: room is made in NVMe
+    /// (cold KV dropped) or the host (demoted), else the lost copy gives its own pages. It is
+    /// useless and sits outside HBM, unpinned and no longer moving, so it can go unless KV
+    /// under it still moves; the adapter is then unregistered for a moment and its version
+    /// count starts again. If nothing works the lost copy is doomed (never loaded again) and
+    /// the error says there was no room: the driver reloads the adapter later.
+    fn register_with_room(
+        &mut self,
+        adapter: u32,
+        info: AdapterInfo,
+        lost: NodeId,
+    ) -> Result<(Registered, Tier), EngineError> {
+        for tier in [Tier::Nvme, Tier::Host] {
+            if self.make_room(tier, info.pages, NodeKind::Lora, true)
+                && let Ok(out) = self.register_version(adapter, info.clone())
+            {
+                return Ok(out);
+            }
+        }
+        if self.try_drop(lost) {
+            return self.register_version(adapter, info);
+        }
+        self.doomed.push(lost);
+        self.register_version(adapter, info)
     }
 
     /// Drops `node` and its subtree if nothing under it is pinned or moving.
