@@ -49,7 +49,9 @@ enum AdaptersCommand {
 /// Arguments of `fastlibra adapters synth`.
 #[derive(Args, Debug)]
 struct SynthArgs {
-    /// Base model preset: llama3-8b, llama2-7b, llama2-13b, codellama-34b, llama3-70b.
+    /// Base model preset: llama3-8b, llama2-7b, llama2-13b, codellama-34b, llama3-70b, or
+    /// cpu-random (the CPU backend's small model; use `--targets q,k,v,o` and `--dtype f32`
+    /// or bf16).
     #[arg(long, default_value = "llama3-8b")]
     model: String,
     /// TOML file of hardware overrides (its [model] table changes the shapes).
@@ -108,7 +110,16 @@ pub fn run(args: AdaptersArgs) -> CmdResult {
     }
 }
 
+/// The CPU backend's model (`fastlibra bench --backend cpu`), by its spec's name.
+const CPU_MODEL: &str = "cpu-random";
+
 fn model_spec(model: &str, config: Option<&Path>) -> Result<ModelSpec, Box<dyn std::error::Error>> {
+    if model == CPU_MODEL {
+        if config.is_some() {
+            return Err(format!("--config does not apply to --model {CPU_MODEL}").into());
+        }
+        return Ok(fastlibra_kernels::cpu::CpuModelConfig::default().model_spec());
+    }
     let mut hardware = HardwareConfig::from_presets(model, GPU_PRESET)?;
     if let Some(path) = config {
         hardware = hardware.with_toml_file(path)?;
@@ -212,7 +223,9 @@ fn check(args: CheckArgs) -> CmdResult {
         Some(name) => name.clone(),
         None => {
             let config = AdapterConfig::read(&args.dir)?;
-            if !MODEL_PRESETS.contains(&config.base_model.as_str()) {
+            if !MODEL_PRESETS.contains(&config.base_model.as_str())
+                && config.base_model != CPU_MODEL
+            {
                 return Err(format!(
                     "base model `{}` of {} is not a preset; pass --model (valid: {})",
                     config.base_model,

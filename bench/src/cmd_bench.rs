@@ -48,6 +48,11 @@ pub struct BenchArgs {
     /// the system's temporary directory, removed at exit]
     #[arg(long, value_name = "DIR")]
     spill_dir: Option<PathBuf>,
+    /// `--backend cpu`: a folder of PEFT adapter folders (`fastlibra adapters synth --model
+    /// cpu-random --targets q,k,v,o …`); the workload's adapter i is the i-th sub-folder in
+    /// name order. [default: random weights of the workload's ranks]
+    #[arg(long, value_name = "DIR")]
+    adapters: Option<PathBuf>,
     /// `--backend cpu`: reload a random adapter with new weights (same name) every SECS.
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     reload_every: Option<f64>,

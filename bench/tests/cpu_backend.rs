@@ -136,3 +136,100 @@ fn bad_cpu_backend_input_is_a_clear_error() {
         &["spill folder", "/proc/fastlibra-spill"],
     );
 }
+
+fn fastlibra_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fastlibra"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run fastlibra")
+}
+
+#[test]
+fn peft_adapters_from_a_folder_serve_a_run_and_bad_ones_are_named() {
+    let dir = scratch("peft");
+    let adapters = dir.join("adapters");
+    let a = adapters.to_str().expect("utf-8 path");
+    let synth = fastlibra_in(
+        &dir,
+        &[
+            "adapters",
+            "synth",
+            "--model",
+            "cpu-random",
+            "--rank",
+            "4",
+            "--count",
+            "15",
+            "--targets",
+            "q,k,v,o",
+            "--out",
+            a,
+            "--quiet",
+        ],
+    );
+    assert!(
+        synth.status.success(),
+        "{}",
+        String::from_utf8_lossy(&synth.stderr)
+    );
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "bench",
+            "--backend",
+            "cpu",
+            "--workload",
+            "dgg",
+            "--tenants",
+            "1",
+            "--rate",
+            "2",
+            "--duration",
+            "2",
+            "--cores",
+            "2",
+            "--hbm",
+            "8M",
+            "--host",
+            "4M",
+            "--nvme",
+            "32M",
+            "--policies",
+            "fastlibra",
+            "--verify",
+            "--json",
+            "--adapters",
+            a,
+        ];
+        args.extend_from_slice(extra);
+        fastlibra_in(&dir, &args)
+    };
+    let out = run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["policies"]["fastlibra"]["verify"]["mismatches"], 0);
+
+    // A damaged safetensors header in one adapter: a clear error naming it.
+    let victim = adapters
+        .join("adapter-003")
+        .join("adapter_model.safetensors");
+    std::fs::write(&victim, b"\xff\xff\xff\xff\xff\xff\xff\x7fnot json").expect("damage");
+    let out = run(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("adapter-003"), "{stderr}");
+
+    // Fewer folders than the workload has adapters.
+    std::fs::remove_dir_all(adapters.join("adapter-003")).expect("remove");
+    let out = run(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("14 adapter folders; the workload needs 15"),
+        "{stderr}"
+    );
+}

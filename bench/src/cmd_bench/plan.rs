@@ -220,6 +220,7 @@ fn cpu_options(args: &BenchArgs) -> Result<Option<CpuRunOptions>, BenchError> {
             ("cores", args.cores.is_some()),
             ("spill-dir", args.spill_dir.is_some()),
             ("reload-every", args.reload_every.is_some()),
+            ("adapters", args.adapters.is_some()),
         ];
         if let Some((flag, _)) = given.iter().find(|g| g.1) {
             return Err(BenchError::CpuOnly { flag });
@@ -230,6 +231,7 @@ fn cpu_options(args: &BenchArgs) -> Result<Option<CpuRunOptions>, BenchError> {
         seed: args.seed,
         verify: args.verify,
         spill_dir: args.spill_dir.clone(),
+        adapters_dir: args.adapters.clone(),
         ..CpuRunOptions::default()
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;

@@ -75,6 +75,10 @@ pub struct CpuRunOptions {
     pub drain_ns: u64,
     /// Most LoRA rank accepted.
     pub max_rank: u32,
+    /// A folder of PEFT adapter folders (for example from `fastlibra adapters synth --model
+    /// cpu-random`): the workload's adapter `i` is the `i`-th sub-folder in name order. Without
+    /// it, adapters get random weights of the workload's ranks.
+    pub adapters_dir: Option<PathBuf>,
     /// Most sequences per step.
     pub max_batch: u32,
     /// Most prefill tokens per step.
@@ -105,6 +109,7 @@ impl Default for CpuRunOptions {
             check_invariants: false,
             drain_ns: 30_000_000_000,
             max_rank: 64,
+            adapters_dir: None,
             max_batch: 32,
             prefill_token_budget: 256,
             max_waiting: 512,
@@ -171,22 +176,10 @@ pub fn run_cpu(
         .map_err(|e| RealError::Config(e.to_string()))?;
     let model = Arc::new(CpuModel::random(options.model.clone(), options.seed)?);
     let page_bytes = (options.model.page_floats(BLOCK_TOKENS as usize) * 4) as u64;
-    let mut adapters = Vec::with_capacity(workload.adapters.len());
-    for (i, spec) in workload.adapters.iter().enumerate() {
-        if spec.rank == 0 || spec.rank > options.max_rank {
-            return Err(RealError::Config(format!(
-                "adapter {} has rank {}; the CPU backend accepts 1..={}",
-                spec.name, spec.rank, options.max_rank
-            )));
-        }
-        adapters.push(Arc::new(SourceAdapter::random(
-            &options.model,
-            &spec.name,
-            spec.rank,
-            options.seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9),
-            page_bytes,
-        )?));
-    }
+    let adapters = match &options.adapters_dir {
+        Some(dir) => load_adapters(dir, workload.adapters.len(), options, page_bytes)?,
+        None => random_adapters(workload, options, page_bytes)?,
+    };
     let spill = SpillDir::new(options.spill_dir.as_deref()).map_err(|source| RealError::Spill {
         path: options.spill_dir.clone().unwrap_or_default(),
         source,
@@ -290,6 +283,58 @@ pub fn run_cpu(
     }
     drop(spill);
     Ok(result)
+}
+
+/// Random weights of each workload adapter's rank.
+fn random_adapters(
+    workload: &Workload,
+    options: &CpuRunOptions,
+    page_bytes: u64,
+) -> Result<Vec<Arc<SourceAdapter>>, RealError> {
+    let mut adapters = Vec::with_capacity(workload.adapters.len());
+    for (i, spec) in workload.adapters.iter().enumerate() {
+        if spec.rank == 0 || spec.rank > options.max_rank {
+            return Err(RealError::Config(format!(
+                "adapter {} has rank {}; the CPU backend accepts 1..={}",
+                spec.name, spec.rank, options.max_rank
+            )));
+        }
+        adapters.push(Arc::new(SourceAdapter::random(
+            &options.model,
+            &spec.name,
+            spec.rank,
+            options.seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9),
+            page_bytes,
+        )?));
+    }
+    Ok(adapters)
+}
+
+/// The first `count` PEFT adapter folders of `dir`, in name order.
+fn load_adapters(
+    dir: &std::path::Path,
+    count: usize,
+    options: &CpuRunOptions,
+    page_bytes: u64,
+) -> Result<Vec<Arc<SourceAdapter>>, RealError> {
+    let bad = |why: String| RealError::Config(format!("--adapters {}: {why}", dir.display()));
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| bad(e.to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    folders.sort();
+    if folders.len() < count {
+        return Err(bad(format!(
+            "{} adapter folders; the workload needs {count}",
+            folders.len()
+        )));
+    }
+    folders
+        .iter()
+        .take(count)
+        .map(|f| SourceAdapter::load(&options.model, f, options.max_rank, page_bytes).map(Arc::new))
+        .collect()
 }
 
 fn add_io(sum: &mut IoCounters, x: &IoCounters) {

@@ -2,7 +2,8 @@
 //! arena, the host arena, the NVMe page file, and the CPU model that computes each step.
 //!
 //! A shard is a synchronous driver: [`Shard::pump`] carries out whatever the engine asks for
-//! (copies between tiers, page I/O, a compute step, timers) until nothing moves, reading the
+//! (copies between tiers, page I/O, a compute step, timers) until nothing moves or one step
+//! has run, reading the
 //! time from a [`Clock`]. The glommio runner calls it in a loop on its own core; tests call it
 //! directly.
 //!
@@ -295,8 +296,8 @@ impl Shard {
         Ok(())
     }
 
-    /// Carries out everything the engine asks for until nothing moves. Returns whether
-    /// anything happened.
+    /// Carries out what the engine asks for until nothing moves or one compute step has run.
+    /// Returns whether anything happened.
     pub fn pump(&mut self, clock: &Clock) -> Result<bool, RealError> {
         let mut any = false;
         loop {
@@ -315,9 +316,11 @@ impl Shard {
                 moved = true;
             }
             moved |= self.submit_ops(clock)?;
+            let mut stepped = false;
             if let Some(step) = self.engine.poll_step() {
                 self.run_step(step, clock)?;
                 moved = true;
+                stepped = true;
             }
             while let Some(o) = self.engine.poll_outcome() {
                 self.tracks.remove(&o.request);
@@ -332,6 +335,11 @@ impl Shard {
                 return Ok(any);
             }
             any = true;
+            if stepped {
+                // Back to the caller after each step, so arrivals and messages are taken
+                // between steps rather than after the backlog.
+                return Ok(true);
+            }
         }
     }
 
