@@ -214,6 +214,11 @@ impl Engine {
             return;
         }
         let (missing, state) = node_at(resident).expect("in path");
+        if resident == 0 && self.is_doomed(missing) {
+            // The adapter's copy was lost and it waits to be registered again: wait too.
+            self.scratch_match = found;
+            return;
+        }
         if resident > 0 && (self.is_doomed(missing) || self.recompute_is_cheaper(missing)) {
             self.make_ready(slot, &found, resident - 1);
             self.scratch_match = found;

@@ -140,6 +140,10 @@ pub struct Engine {
     /// Adapters moved without a copy, for the driver to fill (see
     /// `EngineConfig::report_clean_moves`).
     pub(crate) clean_moves: VecDeque<fastlibra_alloc::NodeId>,
+    /// Adapters whose copy was lost with no room for a new one, to register again.
+    pub(crate) pending_registrations: Vec<u32>,
+    /// Adapters registered again by the engine, for the driver to fill.
+    pub(crate) registrations: VecDeque<(fastlibra_alloc::Registered, Tier)>,
     /// The largest adapter this engine has served, in pages. It never shrinks: adapters
     /// admitted past the LoRA region while a larger one existed stay legal after a reload
     /// makes that one smaller.
@@ -191,6 +195,8 @@ impl Engine {
             lru_queues: Default::default(),
             doomed: Vec::new(),
             clean_moves: VecDeque::new(),
+            pending_registrations: Vec::new(),
+            registrations: VecDeque::new(),
             adapter_pages_max: config.adapters.iter().map(|a| a.pages).max().unwrap_or(0),
             scratch_match: Default::default(),
             scratch_scored: Vec::with_capacity(256),

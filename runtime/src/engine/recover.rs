@@ -31,13 +31,16 @@ pub enum Lost {
         /// The tier its pages are in.
         tier: Tier,
     },
+    /// An adapter with no room anywhere for a new copy: the lost copy is never loaded again,
+    /// its requests wait, and the engine registers the adapter again as soon as there is room
+    /// (at a later tick); the driver then gets the new node from
+    /// [`Engine::poll_registration`] and writes the adapter's bytes into it.
+    AdapterPending,
 }
 
 impl Engine {
     /// The driver could not carry out transfer `id` because its source data is unusable (a
-    /// page failed its checksum, or could not be read). See the module docs. An `Alloc` error
-    /// means a lost adapter found no room for a new copy: the lost one is never loaded again,
-    /// and the driver calls [`Engine::reload_adapter`] when it can.
+    /// page failed its checksum, or could not be read). See the module docs.
     pub fn handle_transfer_lost(&mut self, now_ns: u64, id: u64) -> Result<Lost, EngineError> {
         self.advance(now_ns);
         let cmd = *self
@@ -59,11 +62,19 @@ impl Engine {
                 == Ok(cmd.node);
         let lost = if current_lora {
             let info = self.config.adapters[adapter as usize].clone();
-            let (registered, tier) = match self.register_version(adapter, info.clone()) {
-                Err(EngineError::Alloc(_)) => self.register_with_room(adapter, info, cmd.node)?,
-                other => other?,
+            let registered = match self.register_version(adapter, info.clone()) {
+                Err(EngineError::Alloc(_)) => self.register_with_room(adapter, info, cmd.node),
+                other => other,
             };
-            Lost::AdapterReloaded { registered, tier }
+            match registered {
+                Ok((registered, tier)) => Lost::AdapterReloaded { registered, tier },
+                Err(EngineError::Alloc(_)) => {
+                    // No room at all: registered again from a later tick.
+                    self.pending_registrations.push(adapter);
+                    Lost::AdapterPending
+                }
+                Err(e) => return Err(e),
+            }
         } else {
             let dropped = self.try_drop(cmd.node);
             if !dropped {
@@ -175,11 +186,47 @@ impl Engine {
         }
     }
 
-    /// Retries the drops that were refused earlier (called every tick).
+    /// Retries the drops that were refused earlier, then the registrations of lost adapters
+    /// that found no room (called every tick).
     pub(crate) fn drop_doomed(&mut self) {
         let mut doomed = std::mem::take(&mut self.doomed);
         doomed.retain(|&node| !self.try_drop(node));
         self.doomed = doomed;
+        let mut pending = std::mem::take(&mut self.pending_registrations);
+        pending.retain(|&adapter| {
+            let info = self.config.adapters[adapter as usize].clone();
+            let lost = self
+                .tree
+                .current_adapter(adapter)
+                .and_then(|a| self.tree.adapter_node(a));
+            let attempt = match lost {
+                Ok(node) => self
+                    .register_version(adapter, info.clone())
+                    .or_else(|_| self.register_with_room(adapter, info, node)),
+                // The lost copy is gone (it was the current version): register afresh.
+                Err(_) => self.register_version(adapter, info),
+            };
+            match attempt {
+                Ok(done) => {
+                    self.registrations.push_back(done);
+                    false
+                }
+                Err(_) => true,
+            }
+        });
+        self.pending_registrations = pending;
+    }
+
+    /// An adapter the engine registered again by itself (see [`Lost::AdapterPending`]): the
+    /// driver writes the adapter's current weights into the node's pages in that tier before
+    /// anything reads them.
+    pub fn poll_registration(&mut self) -> Option<(Registered, Tier)> {
+        self.registrations.pop_front()
+    }
+
+    /// Adapters lost with no room for a new copy, waiting to be registered again.
+    pub fn pending_registrations(&self) -> usize {
+        self.pending_registrations.len()
     }
 
     /// Whether `node` is waiting to be dropped: it must never be loaded again.

@@ -26,6 +26,8 @@ pub(crate) struct Front<'a> {
     pub(crate) clock: Clock,
     pub(crate) adapters: Vec<Arc<SourceAdapter>>,
     pub(crate) page_bytes: u64,
+    /// When the workload's time zero fell on the run's clock (set once the shards are up).
+    pub(crate) start_ns: std::cell::Cell<u64>,
 }
 
 pub(crate) type FrontInbox = TaggedInbox<FromShard>;
@@ -110,6 +112,7 @@ impl Front<'_> {
             }
         }
         let start_ns = self.clock.now_ns();
+        self.start_ns.set(start_ns);
         let mut replay = Replay::new(self.workload);
         let horizon = replay.last_arrival_ns() + self.options.drain_ns;
         let mut loads = vec![0u32; txs.len()];

@@ -137,6 +137,8 @@ pub struct CpuRunResult {
     pub reloads: u64,
     /// The measured cost hints the engines used.
     pub costs: CostHints,
+    /// Where the workload's time zero fell on the clock of the outcomes' times, ns.
+    pub start_ns: u64,
 }
 
 pub(crate) enum ToShard {
@@ -226,13 +228,14 @@ pub fn run_cpu(
         clock,
         adapters,
         page_bytes,
+        start_ns: std::cell::Cell::new(0),
     };
     // The front runs on this thread, in an executor of its own (not pinned).
     let executor = LocalExecutorBuilder::new(Placement::Unbound)
         .name("front")
         .make()
         .map_err(|e| RealError::Runtime(format!("starting the front: {e}")))?;
-    let outcome = executor.run(async move {
+    let (outcome, start_ns) = executor.run(async move {
         let mut txs = Vec::new();
         for t in to_shards {
             txs.push(t.connect().await);
@@ -241,7 +244,8 @@ pub fn run_cpu(
         for (s, r) in from_shards.into_iter().enumerate() {
             forward_tagged(r.connect().await, s, &inbox);
         }
-        front.run(&txs, &inbox).await
+        let outcome = front.run(&txs, &inbox).await;
+        (outcome, front.start_ns.get())
     });
     for (s, h) in handles.into_iter().enumerate() {
         h.join()
@@ -268,6 +272,7 @@ pub fn run_cpu(
         per_shard_requests: Vec::new(),
         reloads,
         costs,
+        start_ns,
     };
     let timelines: Vec<&[crate::outcome::MemorySample]> = reports
         .iter()

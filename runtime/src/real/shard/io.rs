@@ -165,19 +165,40 @@ impl Shard {
     ) -> Result<(), RealError> {
         let now = clock.now_ns();
         if p.lost {
+            // A lost adapter with no room anywhere (`Lost::AdapterPending`) comes back later
+            // through `fill_registrations`.
             if let Lost::AdapterReloaded { registered, tier } =
                 self.engine.handle_transfer_lost(now, id)?
             {
-                // The adapter's pages were lost: write them again from the source.
-                let adapter = registered.adapter;
-                let source = self.current[adapter.id as usize].clone();
-                self.write_adapter(registered.node, tier, &source.paged)?;
-                self.sources.insert((adapter.id, adapter.version), source);
+                self.register_from_source(registered, tier)?;
             }
         } else {
             self.engine.handle_transfer_done(now, id, !p.failed)?;
         }
         Ok(())
+    }
+
+    /// The adapter's pages were lost: its current weights go into the new version's pages.
+    fn register_from_source(
+        &mut self,
+        registered: fastlibra_alloc::Registered,
+        tier: Tier,
+    ) -> Result<(), RealError> {
+        let adapter = registered.adapter;
+        let source = self.current[adapter.id as usize].clone();
+        self.write_adapter(registered.node, tier, &source.paged)?;
+        self.sources.insert((adapter.id, adapter.version), source);
+        Ok(())
+    }
+
+    /// Adapters the engine registered again by itself once there was room.
+    pub(super) fn fill_registrations(&mut self) -> Result<bool, RealError> {
+        let mut any = false;
+        while let Some((registered, tier)) = self.engine.poll_registration() {
+            self.register_from_source(registered, tier)?;
+            any = true;
+        }
+        Ok(any)
     }
 
     /// Writes the weights of every adapter the engine moved without a copy into its new

@@ -310,6 +310,7 @@ impl Shard {
             }
             // Adapters moved without a copy get their bytes before any transfer reads them.
             moved |= self.fill_clean_moves()?;
+            moved |= self.fill_registrations()?;
             while let Some(cmd) = self.engine.poll_transfer() {
                 self.start_transfer(cmd, clock)?;
                 self.fill_clean_moves()?;
