@@ -252,13 +252,18 @@ fn measure(result: &SimResult) -> Option<Measurement> {
 fn progress_line(policy: &str, rate: f64, plan: &Plan, s: &Summarized) -> String {
     let s = &s.summary;
     format!(
-        "{policy} @ {}: {}/{} completed, {} failed, mean TTFT {:.1} ms, P99 TTFT {:.1} ms, {:.1} s simulated",
+        "{policy} @ {}: {}/{} completed, {} failed, mean TTFT {:.1} ms, P99 TTFT {:.1} ms, {:.1} s {}",
         rate_label(plan, rate),
         s.completed,
         s.requests,
         s.failed,
         s.ttft_ms.mean,
         s.ttft_ms.p99,
-        s.simulated_s
+        s.simulated_s,
+        if plan.cpu.is_some() {
+            "wall-clock"
+        } else {
+            "simulated"
+        }
     )
 }

@@ -183,8 +183,17 @@ pub fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
     let run = RunInfo {
         backend: args.backend,
         workload: args.workload,
-        model: args.model,
-        gpu: args.gpu,
+        // The CPU backend runs its own small model on an emulated device.
+        model: if cpu.is_some() {
+            "cpu-random".to_string()
+        } else {
+            args.model
+        },
+        gpu: if cpu.is_some() {
+            "emulated (host memory)".to_string()
+        } else {
+            args.gpu
+        },
         seed: args.seed,
         rate: rates[0],
         loras: loras[0],
