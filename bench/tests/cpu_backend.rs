@@ -1,56 +1,53 @@
 //! `fastlibra bench --backend cpu`: a short wall-clock run of every main policy on two shards
 //! with `--verify`, and the backend's bad input.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-cpu-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch folder");
-    dir
+use support::bench_in;
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    support::scratch("bench-cpu", name)
 }
 
-fn bench_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fastlibra"))
-        .current_dir(dir)
-        .arg("bench")
-        .args(args)
-        .output()
-        .expect("run fastlibra")
-}
+/// The short runs' shared flags: the CPU backend, the built-in DGG services with one tenant
+/// each, two shards and small tiers.
+const SMALL: [&str; 16] = [
+    "--backend",
+    "cpu",
+    "--workload",
+    "dgg",
+    "--tenants",
+    "1",
+    "--rate",
+    "2",
+    "--duration",
+    "2",
+    "--cores",
+    "2",
+    "--hbm",
+    "8M",
+    "--host",
+    "4M",
+];
 
 #[test]
 fn a_short_run_verifies_every_policy_on_two_shards() {
     let dir = scratch("run");
     let spill = dir.join("spill");
-    let out = bench_in(
-        &dir,
-        &[
-            "--backend",
-            "cpu",
-            "--workload",
-            "dgg",
-            "--tenants",
-            "1",
-            "--rate",
-            "2",
-            "--duration",
-            "2",
-            "--cores",
-            "2",
-            "--hbm",
-            "8M",
-            "--host",
-            "4M",
-            "--nvme",
-            "64M",
-            "--spill-dir",
-            spill.to_str().expect("utf-8 path"),
-            "--verify",
-            "--json",
-        ],
-    );
+    let spill_arg = spill.to_str().expect("utf-8 path");
+    let mut args = SMALL.to_vec();
+    args.extend([
+        "--nvme",
+        "64M",
+        "--spill-dir",
+        spill_arg,
+        "--verify",
+        "--json",
+    ]);
+    let out = bench_in(&dir, &args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
@@ -173,38 +170,21 @@ fn peft_adapters_from_a_folder_serve_a_run_and_bad_ones_are_named() {
         "{}",
         String::from_utf8_lossy(&synth.stderr)
     );
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "bench",
-            "--backend",
-            "cpu",
-            "--workload",
-            "dgg",
-            "--tenants",
-            "1",
-            "--rate",
-            "2",
-            "--duration",
-            "2",
-            "--cores",
-            "2",
-            "--hbm",
-            "8M",
-            "--host",
-            "4M",
+    let run = || {
+        let mut args = vec!["bench"];
+        args.extend(SMALL);
+        args.extend([
             "--nvme",
             "32M",
             "--policies",
             "fastlibra",
             "--verify",
             "--json",
-            "--adapters",
-            a,
-        ];
-        args.extend_from_slice(extra);
+        ]);
+        args.extend(["--adapters", a]);
         fastlibra_in(&dir, &args)
     };
-    let out = run(&[]);
+    let out = run();
     assert!(
         out.status.success(),
         "{}",
@@ -218,7 +198,7 @@ fn peft_adapters_from_a_folder_serve_a_run_and_bad_ones_are_named() {
         .join("adapter-003")
         .join("adapter_model.safetensors");
     std::fs::write(&victim, b"\xff\xff\xff\xff\xff\xff\xff\x7fnot json").expect("damage");
-    let out = run(&[]);
+    let out = run();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -226,7 +206,7 @@ fn peft_adapters_from_a_folder_serve_a_run_and_bad_ones_are_named() {
 
     // Fewer folders than the workload has adapters.
     std::fs::remove_dir_all(adapters.join("adapter-003")).expect("remove");
-    let out = run(&[]);
+    let out = run();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("14 adapter folders; the workload needs 15"),
