@@ -10,6 +10,7 @@
 use std::time::Instant;
 
 use fastlibra_bench::peak::{Measurement, PeakConfig, find_peak};
+use fastlibra_bench::rss::peak_rss_mib;
 use fastlibra_bench::workload::{WorkloadParams, by_name};
 use fastlibra_kernels::HardwareConfig;
 use fastlibra_runtime::sim::overload::{recovery_ns, window_ttft, with_burst};
@@ -37,13 +38,6 @@ fn params(rate_per_s: f64, duration_s: f64, seed: u64) -> WorkloadParams {
 
 fn translation(rate_per_s: f64, duration_s: f64, seed: u64) -> Result<Workload, String> {
     by_name("translation", &params(rate_per_s, duration_s, seed)).map_err(|e| e.to_string())
-}
-
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 fn peak_rate(policy: &str, options: &SimOptions) -> Result<f64, String> {

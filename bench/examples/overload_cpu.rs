@@ -11,6 +11,7 @@
 
 use std::time::Instant;
 
+use fastlibra_bench::rss::peak_rss_mib;
 use fastlibra_bench::workload::{WorkloadParams, by_name};
 use fastlibra_runtime::outcome::RequestOutcome;
 use fastlibra_runtime::real::{CpuRunOptions, run_cpu};
@@ -34,13 +35,6 @@ fn translation(rate_per_s: f64, duration_s: f64, seed: u64) -> Result<Workload, 
         ..WorkloadParams::default()
     };
     by_name("translation", &params).map_err(|e| e.to_string())
-}
-
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 /// Outcomes with times relative to the workload's time zero.

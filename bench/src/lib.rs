@@ -5,5 +5,6 @@ pub mod peak;
 pub mod plots;
 pub mod progress;
 pub mod report;
+pub mod rss;
 pub mod units;
 pub mod workload;
