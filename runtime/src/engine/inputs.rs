@@ -25,9 +25,6 @@ pub struct StepSeq {
     /// Whether this sequence samples a token in this step (its order among the samplers is
     /// the order of `StepCmd::samples`).
     pub samples: bool,
-    /// The whole context up to the last new token (history, prompt and generated tokens), so
-    /// a verifier can recompute the sequence from scratch.
-    pub context: Vec<u32>,
 }
 
 impl Engine {
@@ -73,9 +70,22 @@ impl Engine {
                 start_pos: r.computed,
                 block_table,
                 samples,
-                context: r.tokens[..end].to_vec(),
             });
         }
         out
+    }
+
+    /// The whole context of `request` up to its last token in the step in flight (history,
+    /// prompt and generated tokens), so a verifier can recompute it from scratch; `None` if
+    /// the request is not in that step. Valid until the step is reported done.
+    pub fn step_context(&self, request: u64) -> Option<&[u32]> {
+        let step = self.step.as_ref()?;
+        let &(slot, _, n, _) = step.entries.iter().find(|e| e.1 == request)?;
+        let r = self
+            .requests
+            .get(slot as usize)
+            .filter(|r| r.id == request)?;
+        let end = (r.computed as usize + n as usize).min(r.tokens.len());
+        Some(&r.tokens[..end])
     }
 }

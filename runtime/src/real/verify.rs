@@ -7,7 +7,6 @@ use fastlibra_kernels::cpu::{CpuLora, CpuModel, KvArena};
 
 use super::error::RealError;
 use super::shard::BLOCK_TOKENS;
-use crate::engine::StepSeq;
 
 /// Largest relative difference (max |served − fresh| / max |fresh|) that counts as a match.
 /// Both paths run the same arithmetic in the same order, so in practice the difference is 0.
@@ -48,17 +47,17 @@ impl Verifier {
         }
     }
 
-    /// Recomputes `seq`'s whole context from scratch with `lora` and compares the last
-    /// token's logits with `served`.
+    /// Recomputes `context` (a sequence's every token up to the one whose logits were
+    /// served) from scratch with `lora` and compares the last token's logits with `served`.
     pub fn check(
         &mut self,
-        seq: &StepSeq,
+        context: &[u32],
         served: &[f32],
         lora: &CpuLora,
     ) -> Result<(), RealError> {
         let config = self.model.config();
         let vocab = config.vocab as u32;
-        let context: Vec<u32> = seq.context.iter().map(|t| t % vocab).collect();
+        let context: Vec<u32> = context.iter().map(|t| t % vocab).collect();
         let pages = context.len().div_ceil(BLOCK_TOKENS as usize).max(1);
         if self.scratch.as_ref().is_none_or(|a| a.pages() < pages) {
             self.scratch = Some(KvArena::for_model(
@@ -91,7 +90,6 @@ pub fn relative_difference(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fastlibra_alloc::{Tier, Tree, TreeConfig};
     use fastlibra_kernels::cpu::CpuModelConfig;
 
     #[test]
@@ -114,20 +112,8 @@ mod tests {
         let served = model
             .prefill(&mut arena, &tokens, &[0, 1], 0, Some(&a))
             .expect("prefill");
-        let mut tree = Tree::new(TreeConfig::new([4, 4, 4], 1, BLOCK_TOKENS)).expect("tree");
-        let registered = tree.register_adapter(0, 1, Tier::Host, 0).expect("adapter");
-        let seq = StepSeq {
-            request: 0,
-            adapter: registered.adapter,
-            lora_node: registered.node,
-            tokens: tokens.clone(),
-            start_pos: 0,
-            block_table: vec![0, 1],
-            samples: true,
-            context: tokens,
-        };
         let mut v = Verifier::new(model);
-        v.check(&seq, &served, &a).expect("check");
+        v.check(&tokens, &served, &a).expect("check");
         assert_eq!(
             v.stats,
             VerifyStats {
@@ -135,7 +121,7 @@ mod tests {
                 mismatches: 0
             }
         );
-        v.check(&seq, &served, &b).expect("check");
+        v.check(&tokens, &served, &b).expect("check");
         assert_eq!(
             v.stats,
             VerifyStats {

@@ -30,7 +30,7 @@ use super::error::RealError;
 use super::nvme::{FaultyNvme, InjectedFaults, NvmeFaults, NvmeIo};
 use super::tiers::NvmeOps;
 use super::verify::{Verifier, VerifyStats};
-use crate::engine::{CostHints, Engine, EngineConfig, NewRequest, PolicyKind, StepSeq};
+use crate::engine::{CostHints, Engine, EngineConfig, NewRequest, PolicyKind};
 use crate::io::{Completion, PageFile};
 use crate::outcome::{EngineStats, RequestOutcome};
 
@@ -97,6 +97,17 @@ pub struct IoCounters {
     pub checksum_failures: u64,
 }
 
+impl IoCounters {
+    /// Adds another shard's counts.
+    pub fn add(&mut self, x: &IoCounters) {
+        self.pages_written += x.pages_written;
+        self.pages_read += x.pages_read;
+        self.write_errors += x.write_errors;
+        self.read_errors += x.read_errors;
+        self.checksum_failures += x.checksum_failures;
+    }
+}
+
 /// What a shard reports at the end.
 #[derive(Clone, Debug, Default)]
 pub struct ShardReport {
@@ -150,8 +161,8 @@ pub struct Shard {
     decoded: FxHashMap<NodeId, Arc<CpuLora>>,
     tracks: FxHashMap<u64, Track>,
     verifier: Option<Verifier>,
-    /// Served logits to compare at the end: (sequence, logits, the weights it used).
-    verify_jobs: Vec<(StepSeq, Vec<f32>, Arc<SourceAdapter>)>,
+    /// Served logits to compare at the end: (context, logits, the weights it used).
+    verify_jobs: Vec<(Vec<u32>, Vec<f32>, Arc<SourceAdapter>)>,
     outcomes: Vec<RequestOutcome>,
     io_counters: IoCounters,
     check: bool,
@@ -382,8 +393,8 @@ impl Shard {
             self.nvme.io().reap(1, &mut out)?;
         }
         if let Some(v) = &mut self.verifier {
-            for (seq, logits, source) in std::mem::take(&mut self.verify_jobs) {
-                v.check(&seq, &logits, &source.lora)?;
+            for (context, logits, source) in std::mem::take(&mut self.verify_jobs) {
+                v.check(&context, &logits, &source.lora)?;
             }
         }
         Ok(ShardReport {

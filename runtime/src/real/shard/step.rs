@@ -98,7 +98,9 @@ impl Shard {
             if check && self.verifier.is_some() {
                 // Checked after the run, so recomputing does not slow the serving path.
                 let source = self.sources[&(seq.adapter.id, seq.adapter.version)].clone();
-                self.verify_jobs.push((seq.clone(), logits.clone(), source));
+                let context = self.engine.step_context(seq.request).unwrap_or_default();
+                self.verify_jobs
+                    .push((context.to_vec(), logits.clone(), source));
             }
         }
         // One token per sampler, in the step's order (a request that left meanwhile gets a
