@@ -30,7 +30,7 @@ impl std::fmt::Display for FailureReason {
 /// The fate of one request, with its time-to-first-token broken down.
 ///
 /// `ttft = first_token_ns - arrival_ns = queue_ns + lora_cold_ns + kv_cold_ns + prefill_ns`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestOutcome {
     /// Request id (unique within a run).
     pub request: u64,

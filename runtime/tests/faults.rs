@@ -170,11 +170,11 @@ fn every_kind_with_every_policy_once() {
 /// blocks: all of HBM's KV) left by `seat_ready` when `grow_chain` failed midway, other ready
 /// requests pin their adapters, and adapter loads for waiting requests keep cycling, so
 /// `stuck()` (which needs no transfer in flight) never unstages anyone. Giving the half-grown
-/// blocks back when nothing runs fixes these two seeds but made others thrash (over two million
-/// adapter loads in a two-minute run), so it was not kept. Letting `stuck()` unstage while loads
-/// are in flight (only copies out of HBM blocking it) also fixes them, but then seed 212 (a
-/// slow link, fastlibra-wom) unstages every request while its history comes back over NVMe,
-/// and never finishes; not kept either.
+/// blocks back when nothing runs fixes these two seeds but made others thrash (over two
+/// million transfers issued in a two-minute run), so it was not kept. Letting `stuck()` unstage
+/// while loads are in flight (only copies out of HBM blocking it) also fixes them, but then seed
+/// 212 (a slow link, fastlibra-wom) unstages every request while its history comes back over
+/// NVMe, and never finishes; not kept either.
 #[test]
 #[ignore = "open engine bug: slora stalls for good on a small HBM"]
 fn seed_1000150_slora_on_a_small_hbm_stalls() {

@@ -102,19 +102,10 @@ impl Engine {
             session: new.session,
             adapter: new.adapter,
             arrival_ns: self.now_ns,
-            first_token_ns: None,
             finish_ns: self.now_ns,
             prompt_tokens: new.tokens.len() as u32,
-            output_tokens: 0,
-            queue_ns: 0,
-            lora_cold_ns: 0,
-            kv_cold_ns: 0,
-            prefill_ns: 0,
-            lora_hit: false,
-            kv_hit_blocks: 0,
-            kv_reusable_blocks: 0,
-            preemptions: 0,
             failure: Some(reason),
+            ..RequestOutcome::default()
         });
     }
 

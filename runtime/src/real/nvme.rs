@@ -96,6 +96,17 @@ pub struct InjectedFaults {
     pub flipped_bits: u64,
 }
 
+impl InjectedFaults {
+    /// Adds another shard's counts.
+    pub fn add(&mut self, x: &InjectedFaults) {
+        self.write_eio += x.write_eio;
+        self.write_enospc += x.write_enospc;
+        self.read_eio += x.read_eio;
+        self.short_read += x.short_read;
+        self.flipped_bits += x.flipped_bits;
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Fault {
     Errno(i32),

@@ -148,22 +148,8 @@ mod tests {
     fn done(request: u64, failed: bool) -> RequestOutcome {
         RequestOutcome {
             request,
-            session: None,
-            adapter: 0,
-            arrival_ns: 0,
-            first_token_ns: None,
-            finish_ns: 0,
-            prompt_tokens: 0,
-            output_tokens: 0,
-            queue_ns: 0,
-            lora_cold_ns: 0,
-            kv_cold_ns: 0,
-            prefill_ns: 0,
-            lora_hit: false,
-            kv_hit_blocks: 0,
-            kv_reusable_blocks: 0,
-            preemptions: 0,
             failure: failed.then_some(crate::outcome::FailureReason::Rejected),
+            ..RequestOutcome::default()
         }
     }
 

@@ -234,22 +234,12 @@ mod tests {
     fn outcome(request: u64, output_tokens: u32, failure: Option<FailureReason>) -> RequestOutcome {
         RequestOutcome {
             request,
-            session: None,
-            adapter: 0,
-            arrival_ns: 0,
             first_token_ns: (output_tokens > 0).then_some(1),
             finish_ns: 2,
             prompt_tokens: 4,
             output_tokens,
-            queue_ns: 0,
-            lora_cold_ns: 0,
-            kv_cold_ns: 0,
-            prefill_ns: 0,
-            lora_hit: false,
-            kv_hit_blocks: 0,
-            kv_reusable_blocks: 0,
-            preemptions: 0,
             failure,
+            ..RequestOutcome::default()
         }
     }
 

@@ -113,23 +113,13 @@ mod tests {
     fn outcome(arrival_s: f64, ttft_ms: u64, failed: bool) -> RequestOutcome {
         let arrival_ns = (arrival_s * 1e9) as u64;
         RequestOutcome {
-            request: 0,
-            session: None,
-            adapter: 0,
             arrival_ns,
             first_token_ns: (!failed).then_some(arrival_ns + ttft_ms * 1_000_000),
             finish_ns: arrival_ns + ttft_ms * 1_000_000,
             prompt_tokens: 1,
             output_tokens: 1,
-            queue_ns: 0,
-            lora_cold_ns: 0,
-            kv_cold_ns: 0,
-            prefill_ns: 0,
-            lora_hit: false,
-            kv_hit_blocks: 0,
-            kv_reusable_blocks: 0,
-            preemptions: 0,
             failure: failed.then_some(FailureReason::Rejected),
+            ..RequestOutcome::default()
         }
     }
 

@@ -32,6 +32,8 @@ pub(crate) struct Front<'a> {
 
 pub(crate) type FrontInbox = TaggedInbox<FromShard>;
 
+type Served = Result<(Vec<RequestOutcome>, u64, FxHashMap<u64, u64>), RealError>;
+
 type FrontResult = Result<(Vec<RequestOutcome>, Vec<(ShardReport, u64)>, u64), RealError>;
 
 impl Front<'_> {
@@ -75,30 +77,20 @@ impl Front<'_> {
                 }
             }
         }
-        let (mut served_outcomes, reloads, replay_fix) = result?;
+        let (mut served_outcomes, reloads, scheduled) = result?;
         if let Some(e) = failure {
             return Err(e);
         }
         for mut o in outcomes {
-            replay_fix(&mut o);
+            fix_arrival(&mut o, &scheduled);
             served_outcomes.push(o);
         }
         Ok((served_outcomes, reports, reloads))
     }
 
-    #[allow(clippy::type_complexity)]
-    async fn serve(
-        &self,
-        txs: &[ConnectedSender<ToShard>],
-        inbox: &FrontInbox,
-    ) -> Result<
-        (
-            Vec<RequestOutcome>,
-            u64,
-            Box<dyn Fn(&mut RequestOutcome) + '_>,
-        ),
-        RealError,
-    > {
+    /// Serves the workload; returns the outcomes so far, the reloads sent, and each request's
+    /// scheduled arrival (for the outcomes that come back after it returns).
+    async fn serve(&self, txs: &[ConnectedSender<ToShard>], inbox: &FrontInbox) -> Served {
         let mut ready = 0;
         while ready < txs.len() {
             let Some((_, msg)) = inbox.borrow_mut().pop_front() else {
@@ -191,9 +183,7 @@ impl Front<'_> {
                 .map_or(1_000_000, |t| t.saturating_sub(now));
             glommio::timer::sleep(Duration::from_nanos(until_due.clamp(50_000, 1_000_000))).await;
         }
-        let fix: Box<dyn Fn(&mut RequestOutcome)> =
-            Box::new(move |o: &mut RequestOutcome| fix_arrival(o, &scheduled));
-        Ok((outcomes, reloads, fix))
+        Ok((outcomes, reloads, scheduled))
     }
 }
 

@@ -282,8 +282,8 @@ pub fn run_cpu(
     for (r, served) in &reports {
         result.result.stats.add_counters(&r.stats);
         result.verify.add(r.verify);
-        add_io(&mut result.io, &r.io);
-        add_injected(&mut result.injected, &r.injected);
+        result.io.add(&r.io);
+        result.injected.add(&r.injected);
         result.per_shard_requests.push(*served);
     }
     drop(spill);
@@ -340,20 +340,4 @@ fn load_adapters(
         .take(count)
         .map(|f| SourceAdapter::load(&options.model, f, options.max_rank, page_bytes).map(Arc::new))
         .collect()
-}
-
-fn add_io(sum: &mut IoCounters, x: &IoCounters) {
-    sum.pages_written += x.pages_written;
-    sum.pages_read += x.pages_read;
-    sum.write_errors += x.write_errors;
-    sum.read_errors += x.read_errors;
-    sum.checksum_failures += x.checksum_failures;
-}
-
-fn add_injected(sum: &mut InjectedFaults, x: &InjectedFaults) {
-    sum.write_eio += x.write_eio;
-    sum.write_enospc += x.write_enospc;
-    sum.read_eio += x.read_eio;
-    sum.short_read += x.short_read;
-    sum.flipped_bits += x.flipped_bits;
 }
