@@ -14,7 +14,7 @@ use std::time::Instant;
 use fastlibra_bench::rss::peak_rss_mib;
 use fastlibra_bench::workload::{WorkloadParams, by_name};
 use fastlibra_runtime::outcome::RequestOutcome;
-use fastlibra_runtime::real::{CpuRunOptions, run_cpu};
+use fastlibra_runtime::real::{RunOptions, run_real};
 use fastlibra_runtime::sim::overload::{recovery_ns, window_ttft, with_burst};
 use fastlibra_runtime::workload::Workload;
 
@@ -56,18 +56,18 @@ fn main() -> Result<(), String> {
         .skip_while(|a| a != "--policy")
         .nth(1)
         .unwrap_or_else(|| "fastlibra".into());
-    let options = CpuRunOptions {
+    let options = RunOptions {
         shards: 2,
         max_waiting: MAX_WAITING,
         drain_ns: 20 * S,
-        ..CpuRunOptions::default()
+        ..RunOptions::default()
     };
     println!("translation, {LORAS} LoRAs, CPU backend, 2 shards, {policy}");
     let mut peak = 0.0;
     let mut rate = 1.0;
     while rate <= 64.0 {
         let w = translation(rate, 15.0, 1)?;
-        let run = run_cpu(&w, &policy, &options).map_err(|e| e.to_string())?;
+        let run = run_real(&w, &policy, &options).map_err(|e| e.to_string())?;
         let mean = run.result.mean_ttft_ns() / 1e6;
         let failed = run.result.failed();
         println!("  probe {rate} req/s: mean TTFT {mean:.0} ms, {failed} failed");
@@ -90,7 +90,7 @@ fn main() -> Result<(), String> {
         let burst = translation((factor - 0.5) * peak, BURST_S as f64, 3)?;
         let workload = with_burst(&normal, &burst, BEFORE_S * S);
         let started = Instant::now();
-        let run = run_cpu(&workload, &policy, &options).map_err(|e| e.to_string())?;
+        let run = run_real(&workload, &policy, &options).map_err(|e| e.to_string())?;
         let wall = started.elapsed().as_secs_f64();
         let o = relative(&run.result.outcomes, run.start_ns);
         let count = |reason: &str| {

@@ -32,37 +32,47 @@ use fastlibra_runtime::sim::SimError;
 /// Arguments of `fastlibra bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Execution backend: `sim` (the deterministic simulator, virtual time) or `cpu` (the real
+    /// Execution backend: `sim` (the deterministic simulator, virtual time), `cpu` (the real
     /// runtime in wall-clock time: glommio shards, page arenas, an io_uring page file per
-    /// shard, and a small CPU transformer computing every step from the pages).
+    /// shard, and a small CPU transformer computing every step from the pages) or `cuda` (the
+    /// same runtime with each shard's HBM tier, pinned host tier, copy streams and compute on
+    /// a CUDA GPU; see docs/cuda.md).
     #[arg(long, default_value = "sim", value_name = "NAME")]
     backend: String,
-    /// `--backend cpu`: recompute every request that reused cached KV (and the last token of
+    /// `--backend cuda`: the GPU to use (all shards share it).
+    #[arg(long, value_name = "N")]
+    device: Option<usize>,
+    /// `--backend cuda`: when this machine has no usable GPU (no driver, an old driver, no
+    /// such device, no NVRTC), run on the CPU backend's emulated device instead of failing;
+    /// the report says so.
+    #[arg(long)]
+    fallback_cpu: bool,
+    /// `--backend cpu|cuda`: recompute every request that reused cached KV (and the last token of
     /// every request) from scratch and compare logits; the report gets `verify` per policy.
     #[arg(long)]
     verify: bool,
-    /// `--backend cpu`: shards, one glommio executor pinned per core. [default: all cores]
+    /// `--backend cpu|cuda`: shards, one glommio executor pinned per core. [default: all cores]
     #[arg(long, value_name = "N")]
     cores: Option<u32>,
-    /// `--backend cpu`: folder of the NVMe tier's page files. [default: a fresh folder under
+    /// `--backend cpu|cuda`: folder of the NVMe tier's page files. [default: a fresh folder under
     /// the system's temporary directory, removed at exit]
     #[arg(long, value_name = "DIR")]
     spill_dir: Option<PathBuf>,
-    /// `--backend cpu`: a folder of PEFT adapter folders (`fastlibra adapters synth --model
+    /// `--backend cpu|cuda`: a folder of PEFT adapter folders (`fastlibra adapters synth --model
     /// cpu-random --targets q,k,v,o …`); the workload's adapter i is the i-th sub-folder in
     /// name order. [default: random weights of the workload's ranks]
     #[arg(long, value_name = "DIR")]
     adapters: Option<PathBuf>,
-    /// `--backend cpu`: reload a random adapter with new weights (same name) every SECS.
+    /// `--backend cpu|cuda`: reload a random adapter with new weights (same name) every SECS.
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     reload_every: Option<f64>,
-    /// `--backend cpu`: HBM tier of each shard's emulated device (K, M, G suffixes).
+    /// `--backend cpu|cuda`: HBM tier of each shard's device (K, M, G suffixes).
     #[arg(long, default_value = "16M", value_name = "SIZE")]
     hbm: String,
-    /// `--backend cpu`: host tier of each shard.
+    /// `--backend cpu|cuda`: host tier of each shard.
     #[arg(long, default_value = "64M", value_name = "SIZE")]
     host: String,
-    /// `--backend cpu`: NVMe tier (page file) of each shard.
+    /// `--backend cpu|cuda`: NVMe tier (page file) of each shard.
     #[arg(long, default_value = "256M", value_name = "SIZE")]
     nvme: String,
     /// Workload: dgg (call graphs of compound LLM applications), chatbot, translation or agents.
@@ -246,19 +256,25 @@ pub enum BenchError {
     /// The report could not be written.
     #[error(transparent)]
     Report(#[from] report::ReportError),
-    /// A flag applies only to another backend.
-    #[error("--{flag} applies only to --backend cpu")]
-    CpuOnly {
+    /// A flag applies only to other backends.
+    #[error("--{flag} applies only to --backend {backends}")]
+    OtherBackend {
         /// The flag, without dashes.
         flag: &'static str,
+        /// The backends it applies to.
+        backends: &'static str,
     },
     /// The real runtime failed.
-    #[error("policy `{policy}` on the CPU backend: {source}")]
+    #[error("policy `{policy}` on the {backend} backend: {source}{hint}")]
     Real {
         /// The policy.
         policy: String,
+        /// `cpu` or `cuda`.
+        backend: String,
+        /// What to try (empty when nothing helps).
+        hint: &'static str,
         /// What went wrong.
-        source: fastlibra_runtime::real::RealError,
+        source: Box<fastlibra_runtime::real::RealError>,
     },
 }
 

@@ -6,7 +6,7 @@ use fastlibra_bench::progress::Progress;
 use fastlibra_bench::report::{
     PeakRun, RuntimeFigures, Summarized, VerifyCounts, files, summarize,
 };
-use fastlibra_runtime::real::{CpuRunOptions, run_cpu};
+use fastlibra_runtime::real::{RealError, RunOptions, run_real};
 use fastlibra_runtime::sim::{SimOptions, SimResult, run_policy};
 use fastlibra_runtime::workload::Workload;
 
@@ -94,16 +94,30 @@ fn run_one(
         )?));
     };
     let bar = progress.start(label);
-    let options = CpuRunOptions {
+    let options = RunOptions {
         progress: bar.callback(),
         ..cpu.clone()
     };
-    let run = run_cpu(workload, policy, &options).map_err(|source| BenchError::Real {
+    let run = run_real(workload, policy, &options).map_err(|source| BenchError::Real {
         policy: policy.to_string(),
-        source,
+        backend: plan.run.backend.clone(),
+        hint: match &source {
+            RealError::Cuda(e) if e.is_unavailable() => {
+                " (add --fallback-cpu to run on the emulated device instead)"
+            }
+            _ => "",
+        },
+        source: Box::new(source),
     });
     bar.finish();
     let run = run?;
+    if let Some(why) = &run.fallback
+        && plan.output != Output::Json
+    {
+        progress.println(&format!(
+            "warning: {policy}: no usable GPU ({why}); ran on the emulated device (--fallback-cpu)"
+        ));
+    }
     let mut summarized = summarize(&run.result);
     if cpu.verify {
         summarized.summary.verify = Some(VerifyCounts {
@@ -134,6 +148,8 @@ fn run_one(
         reloads: run.reloads,
         hit_ttft_ms_mean: mean_ttft_ms(true),
         miss_ttft_ms_mean: mean_ttft_ms(false),
+        device: run.device.clone(),
+        fallback: run.fallback.clone(),
     });
     Ok(summarized)
 }

@@ -8,14 +8,15 @@ use fastlibra_bench::report::markdown;
 use fastlibra_bench::workload::dgg::{self, DggWorkloadError, DggWorkloadParams};
 use fastlibra_bench::workload::{self, SYNTHETIC_WORKLOADS, WorkloadError, WorkloadParams};
 use fastlibra_kernels::HardwareConfig;
-use fastlibra_runtime::real::CpuRunOptions;
+use fastlibra_runtime::real::RunOptions;
+use fastlibra_runtime::real::device::DeviceChoice;
 use fastlibra_runtime::sim::{POLICIES, SimOptions};
 use fastlibra_runtime::workload::Workload;
 
 use super::{BenchArgs, BenchError};
 
 /// The backends `--backend` accepts.
-const BACKENDS: [&str; 2] = ["sim", "cpu"];
+const BACKENDS: [&str; 3] = ["sim", "cpu", "cuda"];
 
 /// Default arrival window, s: with the default DGG rate, the three main policies finish in
 /// well under a minute of wall time in a release build on two cores.
@@ -123,8 +124,8 @@ pub struct Plan {
     pub loras: Vec<u32>,
     /// Simulator options (progress set per run).
     pub options: SimOptions,
-    /// `--backend cpu`: the real runtime's options (progress set per run).
-    pub cpu: Option<CpuRunOptions>,
+    /// `--backend cpu|cuda`: the real runtime's options (progress set per run).
+    pub cpu: Option<RunOptions>,
     /// `--find-peak` settings.
     pub peak: Option<PeakConfig>,
     /// Output folder.
@@ -166,7 +167,7 @@ pub fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
         return Err(BenchError::BadNumber {
             flag: "find-peak",
             requirement: "used with --backend sim (each probe would be a wall-clock run)",
-            value: "--backend cpu".into(),
+            value: format!("--backend {}", args.backend),
         });
     }
     let workload = workload_spec(&args, is_dgg, rates[0], loras[0])?;
@@ -181,19 +182,20 @@ pub fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
         (false, false) => Output::Normal,
     };
     let run = RunInfo {
-        backend: args.backend,
-        workload: args.workload,
-        // The CPU backend runs its own small model on an emulated device.
+        // The real backends run their own small model (on an emulated device or a GPU; the
+        // runtime figures of each policy name the device it ran on).
         model: if cpu.is_some() {
             "cpu-random".to_string()
         } else {
             args.model
         },
-        gpu: if cpu.is_some() {
-            "emulated (host memory)".to_string()
-        } else {
-            args.gpu
+        gpu: match args.backend.as_str() {
+            "cpu" => "emulated (host memory)".to_string(),
+            "cuda" => format!("cuda device {}", args.device.unwrap_or(0)),
+            _ => args.gpu,
         },
+        backend: args.backend,
+        workload: args.workload,
         seed: args.seed,
         rate: rates[0],
         loras: loras[0],
@@ -220,10 +222,23 @@ pub fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
     })
 }
 
-/// The real runtime's options for `--backend cpu`; `None` for the simulator (where the
-/// CPU-only flags are refused).
-fn cpu_options(args: &BenchArgs) -> Result<Option<CpuRunOptions>, BenchError> {
-    if args.backend != "cpu" {
+/// The real runtime's options for `--backend cpu` or `cuda`; `None` for the simulator (where
+/// the real backends' flags are refused).
+fn cpu_options(args: &BenchArgs) -> Result<Option<RunOptions>, BenchError> {
+    let cuda = args.backend == "cuda";
+    if !cuda {
+        let given = [
+            ("device", args.device.is_some()),
+            ("fallback-cpu", args.fallback_cpu),
+        ];
+        if let Some((flag, _)) = given.iter().find(|g| g.1) {
+            return Err(BenchError::OtherBackend {
+                flag,
+                backends: "cuda",
+            });
+        }
+    }
+    if args.backend == "sim" {
         let given = [
             ("verify", args.verify),
             ("cores", args.cores.is_some()),
@@ -232,16 +247,27 @@ fn cpu_options(args: &BenchArgs) -> Result<Option<CpuRunOptions>, BenchError> {
             ("adapters", args.adapters.is_some()),
         ];
         if let Some((flag, _)) = given.iter().find(|g| g.1) {
-            return Err(BenchError::CpuOnly { flag });
+            return Err(BenchError::OtherBackend {
+                flag,
+                backends: "cpu or cuda",
+            });
         }
         return Ok(None);
     }
-    let mut o = CpuRunOptions {
+    let mut o = RunOptions {
         seed: args.seed,
         verify: args.verify,
         spill_dir: args.spill_dir.clone(),
         adapters_dir: args.adapters.clone(),
-        ..CpuRunOptions::default()
+        device: if cuda {
+            DeviceChoice::Cuda {
+                ordinal: args.device.unwrap_or(0),
+            }
+        } else {
+            DeviceChoice::Emulated
+        },
+        cuda_fallback: args.fallback_cpu,
+        ..RunOptions::default()
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     o.shards = args.cores.unwrap_or(cores);

@@ -56,11 +56,17 @@ fn describe(run: &RunInfo, sweep: bool) -> String {
             run.loras
         )
     };
+    let how = if run.backend == "sim" {
+        "every figure here is **simulated** by the deterministic discrete-event simulator, \
+         not measured on hardware"
+    } else {
+        "every figure here is **measured** in wall-clock time by the real runtime on the \
+         device named under *Real runtime* below"
+    };
     format!(
         "Workload `{}` on `{}` / `{}`, seed {}, {point}, {} s of arrivals. Backend `{}`: \
-         every figure here is **simulated** by the deterministic discrete-event simulator, \
-         not measured on hardware. `report.json` holds every figure; `docs/report.md` \
-         explains each field and `docs/benchmarks.md` each workload, policy and metric.",
+         {how}. `report.json` holds every figure; `docs/report.md` explains each field and \
+         `docs/benchmarks.md` each workload, policy and metric.",
         run.workload,
         run.model,
         run.gpu,
@@ -77,6 +83,7 @@ fn tick(v: f64) -> String {
 fn single(out: &mut String, report: &Report, order: &[&str]) {
     table(out, report, order);
     peak_section(out, report);
+    runtime_section(out, report, order);
     let _ = writeln!(out, "\n## Plots\n");
     for (title, file) in [
         ("TTFT distribution", plots::TTFT_CDF),
@@ -101,6 +108,45 @@ fn single(out: &mut String, report: &Report, order: &[&str]) {
         let _ = writeln!(
             out,
             " (percentile distributions, ms); [`{log}`]({log}) (TTFT interval log, µs)"
+        );
+    }
+}
+
+/// The real backends' own figures: the device, `--verify`, the NVMe tier, hits vs misses.
+fn runtime_section(out: &mut String, report: &Report, order: &[&str]) {
+    let rows: Vec<_> = order
+        .iter()
+        .filter_map(|p| report.policies.get(*p).map(|s| (p, s)))
+        .filter_map(|(p, s)| s.runtime.as_ref().map(|r| (p, s, r)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n## Real runtime\n");
+    let _ = writeln!(
+        out,
+        "| policy | device | shards | verify checked / mismatches | NVMe pages written / read | checksum failures | mean TTFT hits / misses (ms) |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+    let ms = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.1}"));
+    for (policy, summary, r) in &rows {
+        let device = match &r.fallback {
+            Some(why) => format!("{} (fallback: {why})", r.device),
+            None => r.device.clone(),
+        };
+        let verify = summary.verify.as_ref().map_or_else(
+            || "off".to_string(),
+            |v| format!("{} / {}", v.checked, v.mismatches),
+        );
+        let _ = writeln!(
+            out,
+            "| {policy} | {device} | {} | {verify} | {} / {} | {} | {} / {} |",
+            r.shards,
+            r.nvme_pages_written,
+            r.nvme_pages_read,
+            r.checksum_failures,
+            ms(r.hit_ttft_ms_mean),
+            ms(r.miss_ttft_ms_mean)
         );
     }
 }

@@ -104,6 +104,12 @@ pub struct RuntimeFigures {
     pub hit_ttft_ms_mean: Option<f64>,
     /// Mean TTFT of the other requests (misses), ms.
     pub miss_ttft_ms_mean: Option<f64>,
+    /// What the shards computed on ("emulated (CPU)", or the GPU's name).
+    #[serde(default)]
+    pub device: String,
+    /// Why a `--backend cuda --fallback-cpu` run fell back to the emulated device.
+    #[serde(default)]
+    pub fallback: Option<String>,
 }
 
 /// Everything `report.json` says about one policy.

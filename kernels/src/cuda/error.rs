@@ -76,6 +76,21 @@ pub enum CudaError {
     },
 }
 
+impl CudaError {
+    /// Whether this machine simply has no usable GPU (no driver, an old driver, no such
+    /// device, no NVRTC), as opposed to a GPU that failed: what a fallback to the CPU backend
+    /// may paper over.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            CudaError::NoDriver
+                | CudaError::NoNvrtc
+                | CudaError::OldDriver { .. }
+                | CudaError::NoDevice { .. }
+        )
+    }
+}
+
 /// Result of the CUDA backend.
 pub type Result<T, E = CudaError> = std::result::Result<T, E>;
 

@@ -2,6 +2,7 @@
 //! their pages (what moves between tiers), and the weights a verifier recomputes with.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use fastlibra_kernels::cpu::{CpuLora, CpuModelConfig};
 use fastlibra_kernels::model::LoraTargets;
@@ -101,6 +102,40 @@ impl SourceAdapter {
         })
     }
 
+    /// The same weights as f32 on all four attention projections (zeros where this adapter
+    /// has none), paged: the layout the CUDA kernels read from HBM pages
+    /// ([`fastlibra_kernels::cuda::lora_stream`]). An adapter already in that form is
+    /// returned as it is.
+    pub fn for_cuda(
+        self: &Arc<Self>,
+        config: &CpuModelConfig,
+        page_bytes: u64,
+    ) -> Result<Arc<SourceAdapter>, RealError> {
+        let shape = self.paged.layout.shape;
+        if shape.dtype == WeightDtype::F32 && shape.targets == LoraTargets::ATTENTION {
+            return Ok(self.clone());
+        }
+        let original = self
+            .paged
+            .to_adapter()
+            .map_err(|source| adapter_error(&self.name, source))?;
+        let f32_shape = AdapterShape {
+            dtype: WeightDtype::F32,
+            targets: LoraTargets::ATTENTION,
+            ..shape
+        };
+        let adapter = Adapter::from_fn(&config.model_spec(), f32_shape, |layer, target, m, i| {
+            original
+                .pair(layer as usize, target)
+                .map_or(0.0, |p| match m {
+                    Matrix::A => p.a()[i],
+                    Matrix::B => p.b()[i],
+                })
+        })
+        .map_err(|source| adapter_error(&self.name, source))?;
+        SourceAdapter::from_adapter(config, &self.name, &adapter, page_bytes).map(Arc::new)
+    }
+
     /// What the engine needs to know: rank and pages.
     pub fn info(&self) -> AdapterInfo {
         AdapterInfo {
@@ -114,5 +149,83 @@ fn adapter_error(name: &str, source: PeftError) -> RealError {
     RealError::Adapter {
         name: name.to_string(),
         source: Box::new(source),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fastlibra_kernels::LoraTarget;
+    use fastlibra_kernels::cuda::lora_stream;
+
+    use super::*;
+
+    fn config() -> CpuModelConfig {
+        CpuModelConfig {
+            layers: 2,
+            hidden: 64,
+            heads: 4,
+            kv_heads: 2,
+            head_dim: 16,
+            ffn: 128,
+            vocab: 256,
+            ..CpuModelConfig::default()
+        }
+    }
+
+    /// The bytes the CUDA kernels read from an adapter's HBM pages are the bytes the runtime
+    /// pages and moves between tiers.
+    fn assert_pages_are_the_kernel_stream(config: &CpuModelConfig, source: &SourceAdapter) {
+        let page_floats = config.page_floats(16);
+        let (_, stream) = lora_stream(config, &source.lora, page_floats);
+        let pages: Vec<u8> = source.paged.pages.concat();
+        let stream_bytes: Vec<u8> = stream.iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(pages.len(), stream_bytes.len(), "page count");
+        assert!(
+            pages == stream_bytes,
+            "page bytes differ from the kernel stream"
+        );
+    }
+
+    #[test]
+    fn f32_attention_adapters_are_paged_as_the_cuda_kernels_read_them() {
+        let c = config();
+        let page_bytes = (c.page_floats(16) * 4) as u64;
+        let a = Arc::new(SourceAdapter::random(&c, "a", 8, 3, page_bytes).unwrap());
+        assert_pages_are_the_kernel_stream(&c, &a);
+        let same = a.for_cuda(&c, page_bytes).unwrap();
+        assert!(Arc::ptr_eq(&a, &same), "already in the kernels' layout");
+    }
+
+    #[test]
+    fn bf16_adapters_on_some_targets_are_repaged_for_cuda() {
+        let c = config();
+        let spec = c.model_spec();
+        let page_bytes = (c.page_floats(16) * 4) as u64;
+        let shape = AdapterShape {
+            rank: 4,
+            alpha: 8.0,
+            targets: LoraTargets::NONE.with(LoraTarget::Q).with(LoraTarget::V),
+            dtype: WeightDtype::BF16,
+        };
+        let mut n = 0u32;
+        let adapter = Adapter::from_fn(&spec, shape, |_, _, _, _| {
+            n += 1;
+            (n % 17) as f32 / 64.0 - 0.125
+        })
+        .unwrap();
+        let source = Arc::new(SourceAdapter::from_adapter(&c, "qv", &adapter, page_bytes).unwrap());
+        let cuda = source.for_cuda(&c, page_bytes).unwrap();
+        assert_pages_are_the_kernel_stream(&c, &cuda);
+        // Same weights: the CPU view of both is identical.
+        assert_eq!(source.lora.scale(), cuda.lora.scale());
+        assert_eq!(source.lora.rank(), cuda.lora.rank());
+        for layer in 0..c.layers {
+            let (a, b) = (source.lora.layer(layer), cuda.lora.layer(layer));
+            assert_eq!(a.map(|p| p.len()), b.map(|p| p.len()));
+            for (x, y) in a.unwrap().iter().zip(b.unwrap()) {
+                assert_eq!(x.a, y.a);
+                assert_eq!(x.b, y.b);
+            }
+        }
     }
 }

@@ -30,6 +30,18 @@ impl HostArena {
         (self.bytes.len() / self.page_bytes.max(1)) as u32
     }
 
+    /// Page `page`'s bytes, or `None` outside the arena.
+    pub fn get(&self, page: u32) -> Option<&[u8]> {
+        let start = page as usize * self.page_bytes;
+        self.bytes.get(start..start + self.page_bytes)
+    }
+
+    /// Page `page`'s bytes to write, or `None` outside the arena.
+    pub fn get_mut(&mut self, page: u32) -> Option<&mut [u8]> {
+        let start = page as usize * self.page_bytes;
+        self.bytes.get_mut(start..start + self.page_bytes)
+    }
+
     /// Page `page`'s bytes.
     pub fn page(&self, page: u32) -> &[u8] {
         let start = page as usize * self.page_bytes;

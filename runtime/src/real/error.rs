@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use fastlibra_kernels::cpu::CpuError;
+use fastlibra_kernels::cuda::CudaError;
 use fastlibra_kernels::peft::PeftError;
 
 use crate::engine::EngineError;
@@ -36,6 +37,10 @@ pub enum RealError {
     /// The CPU model refused an input (a bug if it ever happens during a run).
     #[error("CPU backend: {0}")]
     Cpu(#[from] CpuError),
+    /// The CUDA device could not be opened or used (no driver, an old driver, out of device
+    /// memory, a kernel that does not compile, a failed launch or copy).
+    #[error("CUDA backend: {0}")]
+    Cuda(#[from] CudaError),
     /// The engine refused an input from the driver (a bug if it ever happens).
     #[error("engine: {0}")]
     Engine(#[from] EngineError),

@@ -21,6 +21,7 @@
 pub mod adapters;
 pub mod arena;
 pub mod calibrate;
+pub mod device;
 pub mod error;
 pub mod nvme;
 pub mod replay;
@@ -34,6 +35,6 @@ pub mod verify;
 pub use adapters::SourceAdapter;
 pub use error::RealError;
 pub use nvme::{InjectedFaults, NvmeFaults};
-pub use runner::{CpuRunOptions, CpuRunResult, run_cpu};
+pub use runner::{RunOptions, RunResult, run_real};
 pub use shard::{Clock, IoCounters, Shard, ShardConfig, ShardReport};
 pub use verify::VerifyStats;

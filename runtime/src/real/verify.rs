@@ -12,6 +12,11 @@ use super::shard::BLOCK_TOKENS;
 /// Both paths run the same arithmetic in the same order, so in practice the difference is 0.
 pub const TOLERANCE: f32 = 1e-4;
 
+/// The same for logits served by the CUDA backend: its kernels sum in another order than the
+/// CPU reference, so fp32 results differ in the last bits (the bound for fp32 is
+/// "well under 1e-3").
+pub const CUDA_TOLERANCE: f32 = 1e-3;
+
 /// Checks done and failed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyStats {
@@ -33,16 +38,18 @@ impl VerifyStats {
 pub struct Verifier {
     model: Arc<CpuModel>,
     scratch: Option<KvArena>,
+    tolerance: f32,
     /// Counts so far.
     pub stats: VerifyStats,
 }
 
 impl Verifier {
-    /// A verifier for `model`.
-    pub fn new(model: Arc<CpuModel>) -> Verifier {
+    /// A verifier for `model`, counting a mismatch above `tolerance` (relative).
+    pub fn new(model: Arc<CpuModel>, tolerance: f32) -> Verifier {
         Verifier {
             model,
             scratch: None,
+            tolerance,
             stats: VerifyStats::default(),
         }
     }
@@ -70,7 +77,7 @@ impl Verifier {
         let table: Vec<u32> = (0..pages as u32).collect();
         let fresh = self.model.prefill(arena, &context, &table, 0, Some(lora))?;
         self.stats.checked += 1;
-        if relative_difference(served, &fresh) > TOLERANCE {
+        if relative_difference(served, &fresh) > self.tolerance {
             self.stats.mismatches += 1;
         }
         Ok(())
@@ -112,7 +119,7 @@ mod tests {
         let served = model
             .prefill(&mut arena, &tokens, &[0, 1], 0, Some(&a))
             .expect("prefill");
-        let mut v = Verifier::new(model);
+        let mut v = Verifier::new(model, TOLERANCE);
         v.check(&tokens, &served, &a).expect("check");
         assert_eq!(
             v.stats,

@@ -9,7 +9,7 @@ use glommio::channels::shared_channel::ConnectedSender;
 use rustc_hash::FxHashMap;
 
 use super::inbox::{TaggedInbox, send};
-use super::{CpuRunOptions, FromShard, ToShard};
+use super::{FromShard, RunOptions, ToShard};
 use crate::outcome::RequestOutcome;
 use crate::real::adapters::SourceAdapter;
 use crate::real::error::RealError;
@@ -22,7 +22,7 @@ use crate::workload::Workload;
 pub(crate) struct Front<'a> {
     pub(crate) workload: &'a Workload,
     pub(crate) router: Router,
-    pub(crate) options: &'a CpuRunOptions,
+    pub(crate) options: &'a RunOptions,
     pub(crate) clock: Clock,
     pub(crate) adapters: Vec<Arc<SourceAdapter>>,
     pub(crate) page_bytes: u64,

@@ -36,6 +36,7 @@ use shard_loop::shard_main;
 
 use super::adapters::SourceAdapter;
 use super::calibrate::calibrate;
+use super::device::{DeviceChoice, cuda_cost_hints};
 use super::error::RealError;
 use super::nvme::{InjectedFaults, NvmeFaults};
 use super::router::Router;
@@ -47,9 +48,9 @@ use crate::outcome::{EngineStats, RequestOutcome};
 use crate::sim::{POLICIES, ProgressFn, SimResult};
 use crate::workload::Workload;
 
-/// Settings of a wall-clock run on the CPU backend.
+/// Settings of a wall-clock run.
 #[derive(Clone)]
-pub struct CpuRunOptions {
+pub struct RunOptions {
     /// Shards, one per core (at least one).
     pub shards: u32,
     /// The CPU model's shape.
@@ -90,13 +91,18 @@ pub struct CpuRunOptions {
     pub spill_margin: u32,
     /// Called about twice a second.
     pub progress: Option<ProgressFn>,
+    /// The device the shards compute on.
+    pub device: DeviceChoice,
+    /// With [`DeviceChoice::Cuda`]: run on the emulated device instead when no usable GPU is
+    /// found (no driver, an old driver, no such device, no NVRTC), rather than fail.
+    pub cuda_fallback: bool,
 }
 
-impl Default for CpuRunOptions {
+impl Default for RunOptions {
     /// Two shards of 16 MiB HBM, 64 MiB host and 256 MiB NVMe each (64 KiB pages for the
     /// default model).
     fn default() -> Self {
-        CpuRunOptions {
+        RunOptions {
             shards: 2,
             model: CpuModelConfig::default(),
             seed: 1,
@@ -115,13 +121,15 @@ impl Default for CpuRunOptions {
             max_waiting: 512,
             spill_margin: 16,
             progress: None,
+            device: DeviceChoice::Emulated,
+            cuda_fallback: false,
         }
     }
 }
 
 /// What a wall-clock run produced.
 #[derive(Clone, Debug)]
-pub struct CpuRunResult {
+pub struct RunResult {
     /// Outcomes and merged engine counters, in the simulator's result type (`simulated_ns`
     /// holds the wall-clock duration).
     pub result: SimResult,
@@ -139,6 +147,10 @@ pub struct CpuRunResult {
     pub costs: CostHints,
     /// Where the workload's time zero fell on the clock of the outcomes' times, ns.
     pub start_ns: u64,
+    /// What the shards computed on ("emulated (CPU)", or the GPU's name).
+    pub device: String,
+    /// Why a CUDA run fell back to the emulated device, if it did.
+    pub fallback: Option<String>,
 }
 
 pub(crate) enum ToShard {
@@ -156,14 +168,14 @@ pub(crate) enum FromShard {
 }
 
 /// Runs `policy` on `workload` for real, in wall-clock time, on `options.shards` cores.
-pub fn run_cpu(
+pub fn run_real(
     workload: &Workload,
     policy: &str,
-    options: &CpuRunOptions,
-) -> Result<CpuRunResult, RealError> {
+    options: &RunOptions,
+) -> Result<RunResult, RealError> {
     let kind = PolicyKind::from_name(policy).ok_or_else(|| {
         RealError::Config(format!(
-            "unknown policy `{policy}` for the CPU backend; valid: {}",
+            "unknown policy `{policy}` for the real runtime; valid: {}",
             POLICIES[..5].join(", ")
         ))
     })?;
@@ -178,6 +190,28 @@ pub fn run_cpu(
         .map_err(|e| RealError::Config(e.to_string()))?;
     let model = Arc::new(CpuModel::random(options.model.clone(), options.seed)?);
     let page_bytes = (options.model.page_floats(BLOCK_TOKENS as usize) * 4) as u64;
+    // The device first: a machine without a usable GPU learns it before any set-up work.
+    let mut cuda_costs = None;
+    let (device, device_name, fallback) = match options.device {
+        DeviceChoice::Emulated => (DeviceChoice::Emulated, "emulated (CPU)".to_string(), None),
+        DeviceChoice::Cuda { ordinal } => {
+            match cuda_cost_hints(ordinal, &model, BLOCK_TOKENS as usize) {
+                Ok((hints, name)) => {
+                    cuda_costs = Some(hints);
+                    (options.device, name, None)
+                }
+                Err(RealError::Cuda(e)) if options.cuda_fallback && e.is_unavailable() => {
+                    let why = e.to_string();
+                    (
+                        DeviceChoice::Emulated,
+                        "emulated (CPU)".to_string(),
+                        Some(why),
+                    )
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    };
     let adapters = match &options.adapters_dir {
         Some(dir) => load_adapters(dir, workload.adapters.len(), options, page_bytes)?,
         None => random_adapters(workload, options, page_bytes)?,
@@ -186,7 +220,20 @@ pub fn run_cpu(
         path: options.spill_dir.clone().unwrap_or_default(),
         source,
     })?;
-    let costs = calibrate(&model, spill.path())?;
+    let mut costs = calibrate(&model, spill.path())?;
+    if let Some(hints) = cuda_costs {
+        costs = CostHints {
+            nvme_read_ns_per_page: costs.nvme_read_ns_per_page,
+            ..hints
+        };
+    }
+    let adapters = match device {
+        DeviceChoice::Cuda { .. } => adapters
+            .iter()
+            .map(|a| a.for_cuda(&options.model, page_bytes))
+            .collect::<Result<Vec<_>, _>>()?,
+        DeviceChoice::Emulated => adapters,
+    };
     let config = ShardConfig {
         policy: kind,
         pages: options.pages,
@@ -198,6 +245,7 @@ pub fn run_cpu(
         max_batch: options.max_batch,
         prefill_token_budget: options.prefill_token_budget,
         max_waiting: options.max_waiting,
+        device,
     };
     let clock = Clock::start();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -253,7 +301,7 @@ pub fn run_cpu(
     }
     let (mut outcomes, reports, reloads) = outcome?;
     outcomes.sort_by_key(|o| o.request);
-    let mut result = CpuRunResult {
+    let mut result = RunResult {
         result: SimResult {
             policy: kind.name().to_string(),
             outcomes,
@@ -273,6 +321,8 @@ pub fn run_cpu(
         reloads,
         costs,
         start_ns,
+        device: device_name,
+        fallback,
     };
     let timelines: Vec<&[crate::outcome::MemorySample]> = reports
         .iter()
@@ -293,7 +343,7 @@ pub fn run_cpu(
 /// Random weights of each workload adapter's rank.
 fn random_adapters(
     workload: &Workload,
-    options: &CpuRunOptions,
+    options: &RunOptions,
     page_bytes: u64,
 ) -> Result<Vec<Arc<SourceAdapter>>, RealError> {
     let mut adapters = Vec::with_capacity(workload.adapters.len());
@@ -319,7 +369,7 @@ fn random_adapters(
 fn load_adapters(
     dir: &std::path::Path,
     count: usize,
-    options: &CpuRunOptions,
+    options: &RunOptions,
     page_bytes: u64,
 ) -> Result<Vec<Arc<SourceAdapter>>, RealError> {
     let bad = |why: String| RealError::Config(format!("--adapters {}: {why}", dir.display()));

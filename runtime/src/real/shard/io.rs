@@ -7,7 +7,7 @@ use fastlibra_kernels::peft::PagedAdapter;
 use super::{Clock, Shard, engine_err};
 use crate::engine::{Link, Lost, TransferCmd};
 use crate::io::PageReadStatus;
-use crate::real::arena;
+use crate::real::device::CopyDir;
 use crate::real::error::RealError;
 use crate::real::tiers::{PageOp, Pending};
 
@@ -24,15 +24,16 @@ impl Shard {
             .collect();
         let dst: Vec<u32> = tree.pages(cmd.node, cmd.to).map_err(engine_err)?.collect();
         match cmd.link {
-            Link::H2D => {
-                arena::host_to_hbm(&self.host, &mut self.hbm, &src, &dst);
-                self.engine
-                    .handle_transfer_done(clock.now_ns(), cmd.id, true)?;
-            }
-            Link::D2H => {
-                arena::hbm_to_host(&self.hbm, &mut self.host, &src, &dst);
-                self.engine
-                    .handle_transfer_done(clock.now_ns(), cmd.id, true)?;
+            Link::H2D | Link::D2H => {
+                let dir = if cmd.link == Link::H2D {
+                    CopyDir::ToHbm
+                } else {
+                    CopyDir::ToHost
+                };
+                self.device
+                    .start_copy(cmd.id, dir, cmd.on_demand, &src, &dst)?;
+                // The emulated device copies at once: report it before the next command.
+                self.reap_copies(clock)?;
             }
             Link::NvmeWrite => {
                 let ops = src.iter().zip(&dst).map(|(&host, &nvme)| PageOp::Write {
@@ -54,6 +55,17 @@ impl Shard {
         Ok(())
     }
 
+    /// Reports the device copies that have arrived.
+    pub(super) fn reap_copies(&mut self, clock: &Clock) -> Result<bool, RealError> {
+        let mut done = Vec::new();
+        self.device.poll_copies(&mut done)?;
+        for id in &done {
+            self.engine
+                .handle_transfer_done(clock.now_ns(), *id, true)?;
+        }
+        Ok(!done.is_empty())
+    }
+
     /// Hands queued page operations to the ring while it has free buffers.
     pub(super) fn submit_ops(&mut self, clock: &Clock) -> Result<bool, RealError> {
         let mut any = false;
@@ -65,7 +77,8 @@ impl Shard {
             any = true;
             let submitted = match op {
                 PageOp::Write { host, nvme, .. } => {
-                    self.nvme.io().submit_write(nvme, self.host.page(host))
+                    let bytes = self.device.host_page(host)?;
+                    self.nvme.io().submit_write(nvme, bytes)
                 }
                 PageOp::Read { nvme, .. } => self.nvme.io().submit_read(nvme),
             };
@@ -123,7 +136,7 @@ impl Shard {
                     let status = self
                         .nvme
                         .io()
-                        .take_read(c.ticket, self.host.page_mut(host))?;
+                        .take_read(c.ticket, self.device.host_page_mut(host)?)?;
                     match status {
                         PageReadStatus::Valid => {
                             self.io_counters.pages_read += 1;
@@ -237,8 +250,8 @@ impl Shard {
             .collect();
         for (&page, bytes) in pages.iter().zip(&paged.pages) {
             match tier {
-                Tier::Host => self.host.page_mut(page).copy_from_slice(bytes),
-                Tier::Hbm => arena::hbm_page_mut(&mut self.hbm, page).copy_from_slice(bytes),
+                Tier::Host => self.device.host_page_mut(page)?.copy_from_slice(bytes),
+                Tier::Hbm => self.device.write_hbm_page(page, bytes)?,
                 Tier::Nvme => self.write_nvme_page(page, bytes)?,
             }
         }

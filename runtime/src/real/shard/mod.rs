@@ -1,5 +1,6 @@
-//! One engine shard with real bytes in every tier: the engine core, the emulated device's HBM
-//! arena, the host arena, the NVMe page file, and the CPU model that computes each step.
+//! One engine shard with real bytes in every tier: the engine core, a [`Device`] (its HBM and
+//! host tiers, the copies between them and the compute: emulated on the CPU or a CUDA GPU),
+//! and the NVMe page file.
 //!
 //! A shard is a synchronous driver: [`Shard::pump`] carries out whatever the engine asks for
 //! (copies between tiers, page I/O, a compute step, timers) until nothing moves or one step
@@ -8,9 +9,9 @@
 //! directly.
 //!
 //! ```text
-//!  TransferCmd H2D / D2H ──► memcpy between the arenas ──► handle_transfer_done
+//!  TransferCmd H2D / D2H ──► Device::start_copy … poll_copies ──► handle_transfer_done
 //!  TransferCmd NVMe      ──► one page op per page (io_uring) ──► all back? done / failed / lost
-//!  StepCmd               ──► step_inputs ──► CpuModel::forward_batch over HBM pages ──► tokens
+//!  StepCmd               ──► step_inputs ──► Device::forward over HBM pages ──► tokens
 //! ```
 
 mod io;
@@ -20,12 +21,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use fastlibra_alloc::NodeId;
-use fastlibra_kernels::cpu::{CpuLora, CpuModel, KvArena};
+use fastlibra_kernels::cpu::CpuModel;
 use rustc_hash::FxHashMap;
 
 use super::adapters::SourceAdapter;
-use super::arena::{self, HostArena};
+use super::device::{CudaShardDevice, Device, DeviceChoice, Emulated};
 use super::error::RealError;
 use super::nvme::{FaultyNvme, InjectedFaults, NvmeFaults, NvmeIo};
 use super::tiers::NvmeOps;
@@ -80,6 +80,8 @@ pub struct ShardConfig {
     pub prefill_token_budget: u32,
     /// Most requests waiting for admission (admission control).
     pub max_waiting: u32,
+    /// The device the shard computes on.
+    pub device: DeviceChoice,
 }
 
 /// Counters of the NVMe tier as the shard saw it.
@@ -150,15 +152,13 @@ struct Track {
 /// One shard. See the module docs.
 pub struct Shard {
     engine: Engine,
-    model: Arc<CpuModel>,
-    hbm: KvArena,
-    host: HostArena,
+    device: Box<dyn Device>,
+    vocab: u32,
     nvme: Nvme,
     ops: NvmeOps,
     completions: Vec<Completion>,
     sources: FxHashMap<(u32, u32), Arc<SourceAdapter>>,
     current: Vec<Arc<SourceAdapter>>,
-    decoded: FxHashMap<NodeId, Arc<CpuLora>>,
     tracks: FxHashMap<u64, Track>,
     verifier: Option<Verifier>,
     /// Served logits to compare at the end: (context, logits, the weights it used).
@@ -169,8 +169,10 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// Builds a shard: the engine, the arenas (allocated once), a page file in `spill_dir`,
-    /// and every adapter's pages written into the tier the engine registered it in.
+    /// Builds a shard: the engine, the device with its two tiers (allocated once), a page file
+    /// in `spill_dir`, and every adapter's pages written into the tier the engine registered
+    /// it in. For [`DeviceChoice::Cuda`] the adapters must be in the CUDA page layout
+    /// ([`SourceAdapter::for_cuda`]).
     pub fn new(
         config: &ShardConfig,
         model: Arc<CpuModel>,
@@ -195,6 +197,10 @@ impl Shard {
             )));
         }
         let [hbm_pages, host_pages, nvme_pages] = config.pages;
+        let tolerance = match config.device {
+            DeviceChoice::Emulated => super::verify::TOLERANCE,
+            DeviceChoice::Cuda { .. } => super::verify::CUDA_TOLERANCE,
+        };
         let mut engine_config = EngineConfig::new(
             config.policy,
             config.pages,
@@ -210,6 +216,15 @@ impl Shard {
         engine_config.prefill_token_budget = config.prefill_token_budget;
         engine_config.max_waiting = config.max_waiting;
         let engine = Engine::new(engine_config)?;
+        let block = BLOCK_TOKENS as usize;
+        let device: Box<dyn Device> = match config.device {
+            DeviceChoice::Emulated => {
+                Box::new(Emulated::new(model.clone(), hbm_pages, host_pages, block)?)
+            }
+            DeviceChoice::Cuda { ordinal } => Box::new(CudaShardDevice::new(
+                ordinal, &model, hbm_pages, host_pages, block,
+            )?),
+        };
         let file = PageFile::create(spill_dir, page_bytes, nvme_pages, config.queue_depth)?;
         let nvme = match config.faults {
             Some(f) => Nvme::Faulty(Box::new(FaultyNvme::new(file, f))),
@@ -217,18 +232,16 @@ impl Shard {
         };
         let mut shard = Shard {
             engine,
-            hbm: KvArena::new(hbm_pages as usize, page_floats, BLOCK_TOKENS as usize)?,
-            host: HostArena::new(host_pages, page_bytes),
+            device,
+            vocab: mc.vocab as u32,
             nvme,
             ops: NvmeOps::default(),
             completions: Vec::new(),
             sources: FxHashMap::default(),
             current: adapters.to_vec(),
-            decoded: FxHashMap::default(),
             tracks: FxHashMap::default(),
-            verifier: config.verify.then(|| Verifier::new(model.clone())),
+            verifier: config.verify.then(|| Verifier::new(model, tolerance)),
             verify_jobs: Vec::new(),
-            model,
             outcomes: Vec::new(),
             io_counters: IoCounters::default(),
             check: config.check_invariants,
@@ -313,6 +326,7 @@ impl Shard {
         let mut any = false;
         loop {
             let mut moved = self.reap(clock)?;
+            moved |= self.reap_copies(clock)?;
             if let Some((t, _)) = self.engine.poll_timeout()
                 && clock.now_ns() >= t
             {
@@ -360,9 +374,14 @@ impl Shard {
         self.engine.poll_timeout().map(|t| t.0)
     }
 
-    /// Whether page I/O is in flight or queued.
+    /// Whether page I/O or device copies are in flight or queued.
     pub fn io_busy(&self) -> bool {
-        !self.ops.is_idle()
+        !self.ops.is_idle() || self.device.copies_busy()
+    }
+
+    /// What the shard computes on, for reports.
+    pub fn device_name(&self) -> String {
+        self.device.name()
     }
 
     /// Takes the outcomes so far.
@@ -377,13 +396,15 @@ impl Shard {
         while let Some(o) = self.engine.poll_outcome() {
             self.outcomes.push(o);
         }
+        // Copies in flight end (the engine has finished; their results are not needed).
+        self.device.drain(&mut Vec::new())?;
         // Drain the ring: nothing may be in flight when the page file goes.
         let mut out = std::mem::take(&mut self.completions);
         loop {
             for c in out.drain(..) {
                 self.ops.in_flight.remove(&c.ticket);
                 if c.op == crate::io::IoOp::Read && c.result.is_ok() {
-                    let mut sink = vec![0; arena::hbm_page(&self.hbm, 0).len()];
+                    let mut sink = vec![0; self.device.page_bytes()];
                     let _ = self.nvme.io().take_read(c.ticket, &mut sink);
                 }
             }
@@ -410,14 +431,15 @@ impl Shard {
         })
     }
 
-    /// The tree's invariants and the shard's own: every page operation belongs to a transfer
-    /// the engine still has in flight.
+    /// The tree's invariants and the shard's own: every page operation and every device copy
+    /// belongs to a transfer the engine still has in flight.
     pub fn check_invariants(&self) -> Result<(), String> {
         self.engine
             .tree()
             .check_invariants()
             .map_err(|e| e.to_string())?;
-        self.ops.check()
+        self.ops.check()?;
+        self.device.check_invariants()
     }
 }
 

@@ -1,84 +1,62 @@
-//! The shard's compute: a step of the engine run by the CPU model over the HBM pages.
-
-use std::sync::Arc;
+//! The shard's compute: a step of the engine run by the device over the HBM pages.
 
 use fastlibra_alloc::Tier;
-use fastlibra_kernels::cpu::{CpuLora, SeqInput};
-use fastlibra_kernels::peft::PagedAdapter;
 use rustc_hash::FxHashMap;
 
 use super::{Clock, Shard, Track, engine_err};
-use crate::engine::{StepCmd, StepSeq};
-use crate::real::arena;
+use crate::engine::StepCmd;
+use crate::real::device::{DeviceSeq, LoraPages};
 use crate::real::error::RealError;
 
 impl Shard {
-    /// The adapter weights of a sequence, decoded from its LoRA node's HBM pages (cached per
-    /// node: a node's pages never change while it lives).
-    pub(super) fn lora_for(&mut self, seq: &StepSeq) -> Result<Arc<CpuLora>, RealError> {
-        if let Some(l) = self.decoded.get(&seq.lora_node) {
-            return Ok(l.clone());
-        }
-        let key = (seq.adapter.id, seq.adapter.version);
-        let source = self
-            .sources
-            .get(&key)
-            .ok_or_else(|| RealError::Runtime(format!("no weights for adapter {key:?}")))?;
-        let tree = self.engine.tree();
-        let view = tree.node(seq.lora_node).map_err(engine_err)?;
-        if view.tier() != Tier::Hbm {
-            return Err(RealError::Runtime(format!(
-                "adapter {key:?} is computed with but sits in {:?}",
-                view.tier()
-            )));
-        }
-        let pages: Vec<Vec<u8>> = tree
-            .pages(seq.lora_node, Tier::Hbm)
-            .map_err(engine_err)?
-            .map(|p| arena::hbm_page(&self.hbm, p).to_vec())
-            .collect();
-        let paged = PagedAdapter {
-            pages,
-            layout: source.paged.layout.clone(),
-        };
-        let adapter = paged.to_adapter().map_err(|e| RealError::Adapter {
-            name: source.name.clone(),
-            source: Box::new(e),
-        })?;
-        let lora = Arc::new(CpuLora::from_adapter(self.model.config(), &adapter)?);
-        if self.decoded.len() >= 256 {
-            let tree = self.engine.tree();
-            self.decoded
-                .retain(|node, _| tree.node(*node).is_ok_and(|v| v.tier() == Tier::Hbm));
-        }
-        self.decoded.insert(seq.lora_node, lora.clone());
-        Ok(lora)
-    }
-
     pub(super) fn run_step(&mut self, step: StepCmd, clock: &Clock) -> Result<(), RealError> {
         let seqs = self.engine.step_inputs();
-        let vocab = self.model.config().vocab as u32;
-        let mut loras = Vec::with_capacity(seqs.len());
-        for seq in &seqs {
-            loras.push(self.lora_for(seq)?);
-        }
+        let vocab = self.vocab;
         let tokens: Vec<Vec<u32>> = seqs
             .iter()
             .map(|s| s.tokens.iter().map(|t| t % vocab).collect())
             .collect();
-        let inputs: Vec<SeqInput<'_>> = seqs
+        // Each sequence's adapter: its LoRA node's HBM pages and the source of its version.
+        let tree = self.engine.tree();
+        let mut lora_pages = Vec::with_capacity(seqs.len());
+        for seq in &seqs {
+            let key = (seq.adapter.id, seq.adapter.version);
+            let source = self
+                .sources
+                .get(&key)
+                .ok_or_else(|| RealError::Runtime(format!("no weights for adapter {key:?}")))?;
+            let view = tree.node(seq.lora_node).map_err(engine_err)?;
+            if view.tier() != Tier::Hbm {
+                return Err(RealError::Runtime(format!(
+                    "adapter {key:?} is computed with but sits in {:?}",
+                    view.tier()
+                )));
+            }
+            let pages: Vec<u32> = tree
+                .pages(seq.lora_node, Tier::Hbm)
+                .map_err(engine_err)?
+                .collect();
+            lora_pages.push((key, source, pages));
+        }
+        let inputs: Vec<DeviceSeq<'_>> = seqs
             .iter()
             .zip(&tokens)
-            .zip(&loras)
-            .map(|((s, t), l)| SeqInput {
+            .zip(&lora_pages)
+            .map(|((s, t), (key, source, pages))| DeviceSeq {
                 tokens: t,
                 block_table: &s.block_table,
                 start_pos: s.start_pos as usize,
-                lora: Some(l),
+                lora: LoraPages {
+                    node: s.lora_node,
+                    adapter: *key,
+                    pages,
+                    source,
+                },
             })
             .collect();
-        let logits = self.model.forward_batch(&mut self.hbm, &inputs)?;
+        let logits = self.device.forward(&inputs)?;
         drop(inputs);
+        drop(lora_pages);
         let mut sampled: FxHashMap<u64, u32> = FxHashMap::default();
         for (seq, logits) in seqs.iter().zip(&logits) {
             let track = self.tracks.entry(seq.request).or_insert(Track {
