@@ -153,6 +153,7 @@ struct Track {
 pub struct Shard {
     engine: Engine,
     device: Box<dyn Device>,
+    device_choice: DeviceChoice,
     vocab: u32,
     nvme: Nvme,
     ops: NvmeOps,
@@ -189,6 +190,7 @@ impl Shard {
                     a.name, a.paged.layout.page_bytes
                 )));
             }
+            check_layout(config.device, a)?;
         }
         if config.queue_depth < 2 {
             return Err(RealError::Config(format!(
@@ -233,6 +235,7 @@ impl Shard {
         let mut shard = Shard {
             engine,
             device,
+            device_choice: config.device,
             vocab: mc.vocab as u32,
             nvme,
             ops: NvmeOps::default(),
@@ -310,6 +313,7 @@ impl Shard {
         adapter: u32,
         source: Arc<SourceAdapter>,
     ) -> Result<(), RealError> {
+        check_layout(self.device_choice, &source)?;
         let (registered, tier) = self.engine.reload_adapter(now_ns, adapter, source.info())?;
         self.write_adapter(registered.node, tier, &source.paged)?;
         self.sources
@@ -443,6 +447,71 @@ impl Shard {
     }
 }
 
+/// The CUDA kernels read adapters as an f32 stream of q, k, v and o
+/// ([`SourceAdapter::for_cuda`]); the emulated device decodes any layout.
+fn check_layout(device: DeviceChoice, a: &SourceAdapter) -> Result<(), RealError> {
+    use fastlibra_kernels::LoraTargets;
+    use fastlibra_kernels::peft::WeightDtype;
+    let shape = a.paged.layout.shape;
+    let stream = shape.dtype == WeightDtype::F32 && shape.targets == LoraTargets::ATTENTION;
+    if matches!(device, DeviceChoice::Cuda { .. }) && !stream {
+        return Err(RealError::Config(format!(
+            "adapter {} is paged as {} on {}; the CUDA device reads f32 q, k, v, o pages \
+             (page it with SourceAdapter::for_cuda)",
+            a.name,
+            shape.dtype.name(),
+            shape
+                .targets
+                .iter()
+                .map(|t| t.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(())
+}
+
 pub(super) fn engine_err(e: fastlibra_alloc::AllocError) -> RealError {
     RealError::Engine(e.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use fastlibra_kernels::cpu::CpuModelConfig;
+    use fastlibra_kernels::peft::{Adapter, AdapterShape, WeightDtype};
+    use fastlibra_kernels::{LoraTarget, LoraTargets};
+
+    use super::*;
+
+    #[test]
+    fn the_cuda_device_refuses_adapters_not_in_the_kernels_layout() {
+        let c = CpuModelConfig {
+            layers: 1,
+            hidden: 32,
+            heads: 2,
+            kv_heads: 1,
+            head_dim: 16,
+            ffn: 64,
+            vocab: 64,
+            ..CpuModelConfig::default()
+        };
+        let page_bytes = (c.page_floats(BLOCK_TOKENS as usize) * 4) as u64;
+        let shape = AdapterShape {
+            rank: 2,
+            alpha: 2.0,
+            targets: LoraTargets::NONE.with(LoraTarget::Q),
+            dtype: WeightDtype::F16,
+        };
+        let adapter = Adapter::from_fn(&c.model_spec(), shape, |_, _, _, _| 0.5).unwrap();
+        let a = Arc::new(SourceAdapter::from_adapter(&c, "q-only", &adapter, page_bytes).unwrap());
+        let cuda = DeviceChoice::Cuda { ordinal: 0 };
+        let err = check_layout(cuda, &a).unwrap_err().to_string();
+        assert!(
+            err.contains("q-only") && err.contains("f16") && err.contains("for_cuda"),
+            "{err}"
+        );
+        assert!(check_layout(DeviceChoice::Emulated, &a).is_ok());
+        let repaged = a.for_cuda(&c, page_bytes).unwrap();
+        assert!(check_layout(cuda, &repaged).is_ok());
+    }
 }
