@@ -37,9 +37,11 @@ fn kernels_match_the_cpu_reference_on_a_mixed_adapter_batch() {
     println!("{}", report.summary());
     assert!(
         report.kernels.passed,
-        "prefill {:.3e}, decode {:.3e}, gather/scatter exact {}",
+        "prefill {:.3e}, decode {:.3e}, bf16 prefill {:.3e}, bf16 decode {:.3e}, gather/scatter exact {}",
         report.kernels.prefill_rel_error,
         report.kernels.decode_rel_error,
+        report.kernels.bf16_prefill_rel_error,
+        report.kernels.bf16_decode_rel_error,
         report.kernels.gather_scatter_exact
     );
 }

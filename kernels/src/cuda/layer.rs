@@ -5,7 +5,7 @@ use cudarc::driver::{CudaSlice, PushKernelArg};
 use super::device::CudaDevice;
 use super::error::{Result, driver};
 use super::forward::{grid, u32_of};
-use super::model::CudaModel;
+use super::model::{CudaModel, DeviceWeight};
 use super::pool::DevicePagePool;
 
 use super::forward::{LayerMeta, Scratch};
@@ -66,7 +66,7 @@ impl CudaModel {
         &self,
         dev: &CudaDevice,
         a: &CudaSlice<f32>,
-        b: &CudaSlice<f32>,
+        b: &DeviceWeight,
         out: &mut CudaSlice<f32>,
         m: usize,
         n: usize,
@@ -74,17 +74,20 @@ impl CudaModel {
         accumulate: bool,
     ) -> Result<()> {
         let (mu, nu, ku, acc) = (u32_of(m)?, u32_of(n)?, u32_of(k)?, i32::from(accumulate));
-        let mut l = dev.compute.launch_builder(self.kernels.get("gemm")?);
-        l.arg(a)
-            .arg(b)
-            .arg(out)
-            .arg(&mu)
-            .arg(&nu)
-            .arg(&ku)
-            .arg(&acc);
-        // SAFETY: argument types and order match `gemm` in gemm.cu; the buffers hold m×k,
-        // k×n and m×n floats.
-        unsafe { l.launch(grid(n.div_ceil(64), m.div_ceil(64), 256)?) }.map_err(driver("gemm"))?;
+        let name = match b {
+            DeviceWeight::F32(_) => "gemm",
+            DeviceWeight::Bf16(_) => "gemm_bf16w",
+        };
+        let mut l = dev.compute.launch_builder(self.kernels.get(name)?);
+        l.arg(a);
+        match b {
+            DeviceWeight::F32(w) => l.arg(w),
+            DeviceWeight::Bf16(w) => l.arg(w),
+        };
+        l.arg(out).arg(&mu).arg(&nu).arg(&ku).arg(&acc);
+        // SAFETY: argument types and order match `gemm` / `gemm_bf16w` in gemm.cu (b as f32
+        // or as bf16 bits); the buffers hold m×k, k×n and m×n values.
+        unsafe { l.launch(grid(n.div_ceil(64), m.div_ceil(64), 256)?) }.map_err(driver(name))?;
         Ok(())
     }
 

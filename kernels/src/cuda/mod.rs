@@ -52,7 +52,7 @@ pub use device::{CudaDevice, Kernels};
 pub use error::{CudaError, Result};
 pub use forward::CudaSeq;
 pub use lora_pages::{LoraStreamLayout, lora_stream};
-pub use model::{CudaModel, DeviceLora};
+pub use model::{CudaModel, DeviceLora, WeightPrecision};
 pub use nvrtc::compile_ptx;
 pub use pool::{DevicePagePool, HostPagePool};
 pub use sched::{CopyBatch, CopyRun, Direction, PageCopy, Priority, StreamScheduler, Ticket};

@@ -8,15 +8,34 @@ use super::lora_pages::{LoraStreamLayout, lora_stream};
 use super::pool::DevicePagePool;
 use crate::cpu::{CpuLora, CpuModel, CpuModelConfig};
 
+/// How the GEMM weights (q, k, v, o, gate, up, down, LM head) are stored on the device. The
+/// embeddings, the norms, the adapters, the KV pages and every activation stay fp32.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum WeightPrecision {
+    /// fp32: the same numbers as the CPU reference.
+    #[default]
+    F32,
+    /// bf16 (rounded to nearest even), widened to fp32 inside the GEMM: half the weight
+    /// bytes read per step, within 1e-2 of the fp32 reference.
+    Bf16,
+}
+
+/// A GEMM weight matrix on the device, row-major `input × output`.
+pub(crate) enum DeviceWeight {
+    F32(CudaSlice<f32>),
+    /// bf16 bit patterns.
+    Bf16(CudaSlice<u16>),
+}
+
 /// One decoder layer's weights on the device (row-major `input × output`, as on the CPU).
 pub(crate) struct DeviceLayer {
     pub attn_norm: CudaSlice<f32>,
     /// q, k, v, o.
-    pub attn: [CudaSlice<f32>; 4],
+    pub attn: [DeviceWeight; 4],
     pub ffn_norm: CudaSlice<f32>,
-    pub gate: CudaSlice<f32>,
-    pub up: CudaSlice<f32>,
-    pub down: CudaSlice<f32>,
+    pub gate: DeviceWeight,
+    pub up: DeviceWeight,
+    pub down: DeviceWeight,
 }
 
 /// The synthetic Llama-shaped model of [`CpuModel`] on a GPU: the same weights, the same
@@ -28,7 +47,8 @@ pub struct CudaModel {
     pub(crate) embed: CudaSlice<f32>,
     pub(crate) layers: Vec<DeviceLayer>,
     pub(crate) final_norm: CudaSlice<f32>,
-    pub(crate) lm_head: CudaSlice<f32>,
+    pub(crate) lm_head: DeviceWeight,
+    pub(crate) precision: WeightPrecision,
     /// Fill every scratch and output buffer with NaN before each pass (checked runs).
     pub poison: bool,
 }
@@ -45,11 +65,31 @@ pub struct DeviceLora {
 }
 
 impl CudaModel {
-    /// Uploads `cpu`'s weights and compiles the kernels for its head width.
+    /// Uploads `cpu`'s weights in fp32 and compiles the kernels for its head width.
     pub fn from_cpu(dev: &CudaDevice, cpu: &CpuModel) -> Result<Self> {
+        Self::from_cpu_with(dev, cpu, WeightPrecision::F32)
+    }
+
+    /// Uploads `cpu`'s weights with the GEMM weights in `precision`, and compiles the kernels
+    /// for its head width.
+    pub fn from_cpu_with(
+        dev: &CudaDevice,
+        cpu: &CpuModel,
+        precision: WeightPrecision,
+    ) -> Result<Self> {
         let c = cpu.config().clone();
         let kernels = dev.load_kernels(c.head_dim)?;
         let up = |v: &Vec<f32>| dev.compute.clone_htod(v).map_err(driver("weight upload"));
+        let weight = |v: &Vec<f32>| -> Result<DeviceWeight> {
+            Ok(match precision {
+                WeightPrecision::F32 => DeviceWeight::F32(up(v)?),
+                WeightPrecision::Bf16 => DeviceWeight::Bf16(
+                    dev.compute
+                        .clone_htod(&bf16_bits(v))
+                        .map_err(driver("weight upload"))?,
+                ),
+            })
+        };
         let layers = cpu
             .layers
             .iter()
@@ -57,25 +97,26 @@ impl CudaModel {
                 Ok(DeviceLayer {
                     attn_norm: up(&w.attn_norm)?,
                     attn: [
-                        up(&w.attn[0])?,
-                        up(&w.attn[1])?,
-                        up(&w.attn[2])?,
-                        up(&w.attn[3])?,
+                        weight(&w.attn[0])?,
+                        weight(&w.attn[1])?,
+                        weight(&w.attn[2])?,
+                        weight(&w.attn[3])?,
                     ],
                     ffn_norm: up(&w.ffn_norm)?,
-                    gate: up(&w.gate)?,
-                    up: up(&w.up)?,
-                    down: up(&w.down)?,
+                    gate: weight(&w.gate)?,
+                    up: weight(&w.up)?,
+                    down: weight(&w.down)?,
                 })
             })
             .collect::<Result<_>>()?;
         let model = CudaModel {
             embed: up(&cpu.embed)?,
             final_norm: up(&cpu.final_norm)?,
-            lm_head: up(&cpu.lm_head)?,
+            lm_head: weight(&cpu.lm_head)?,
             layers,
             kernels,
             config: c,
+            precision,
             poison: false,
         };
         dev.compute.synchronize().map_err(driver("weight upload"))?;
@@ -85,6 +126,11 @@ impl CudaModel {
     /// The model's shape.
     pub fn config(&self) -> &CpuModelConfig {
         &self.config
+    }
+
+    /// How its GEMM weights are stored.
+    pub fn precision(&self) -> WeightPrecision {
+        self.precision
     }
 
     /// Pool pages of `page_floats` an adapter of rank `rank` takes.
@@ -118,5 +164,34 @@ impl CudaModel {
             layout,
             scale: lora.scale(),
         })
+    }
+}
+
+/// `v` rounded to bf16 (nearest, ties to even; NaN stays NaN), as bit patterns.
+pub(crate) fn bf16_bits(v: &[f32]) -> Vec<u16> {
+    v.iter()
+        .map(|&x| half::bf16::from_f32(x).to_bits())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bf16_bits_round_to_nearest_and_widen_back_by_a_shift() {
+        let v = [1.0f32, -2.5, 1.0 + 1.0 / 256.0, 3.0e-3, f32::NAN];
+        let bits = bf16_bits(&v);
+        // What the kernel does to widen: the bits become the top half of an fp32.
+        let back: Vec<f32> = bits
+            .iter()
+            .map(|&b| f32::from_bits(u32::from(b) << 16))
+            .collect();
+        assert_eq!(back[0], 1.0);
+        assert_eq!(back[1], -2.5);
+        // 1 + 2^-8 is halfway between two bf16 values: ties go to even (1.0).
+        assert_eq!(back[2], 1.0);
+        assert!((back[3] - 3.0e-3).abs() / 3.0e-3 < 1.0 / 128.0);
+        assert!(back[4].is_nan());
     }
 }

@@ -9,7 +9,7 @@
 const COPY: &str = include_str!("kernels/copy.cu");
 /// Row gather, RMSNorm, RoPE, SwiGLU, KV write.
 const LAYER: &str = include_str!("kernels/layer.cu");
-/// The tiled fp32 GEMM.
+/// The tiled GEMM, fp32 weights and bf16 weights.
 const GEMM: &str = include_str!("kernels/gemm.cu");
 /// Paged attention (prefill and decode).
 const ATTENTION: &str = include_str!("kernels/attention.cu");
@@ -17,7 +17,7 @@ const ATTENTION: &str = include_str!("kernels/attention.cu");
 const LORA: &str = include_str!("kernels/lora.cu");
 
 /// Every `extern "C"` kernel of the module, in source order.
-pub const KERNEL_NAMES: [&str; 12] = [
+pub const KERNEL_NAMES: [&str; 13] = [
     "gather_pages",
     "scatter_pages",
     "fill_f32",
@@ -27,6 +27,7 @@ pub const KERNEL_NAMES: [&str; 12] = [
     "swiglu",
     "write_kv",
     "gemm",
+    "gemm_bf16w",
     "paged_attention",
     "lora_shrink",
     "lora_expand",

@@ -10,11 +10,13 @@ use crate::cpu::{CpuLora, CpuModel, CpuModelConfig, KvArena, SeqInput};
 use crate::cuda::device::CudaDevice;
 use crate::cuda::error::{Result, driver};
 use crate::cuda::forward::{CudaSeq, grid};
-use crate::cuda::model::CudaModel;
+use crate::cuda::model::{CudaModel, WeightPrecision};
 use crate::cuda::pool::DevicePagePool;
 
 /// Largest relative error fp32 may show against the CPU reference.
 pub const FP32_TOLERANCE: f64 = 1e-3;
+/// Largest relative error the bf16-weight model may show against the fp32 CPU reference.
+pub const BF16_TOLERANCE: f64 = 1e-2;
 const BLOCK_TOKENS: usize = 16;
 const PAGES_PER_SEQ: u32 = 4;
 
@@ -25,6 +27,12 @@ pub struct KernelCheck {
     pub prefill_rel_error: f64,
     /// The same over the decode step's logits.
     pub decode_rel_error: f64,
+    /// The prefill with bf16 GEMM weights, against the same fp32 CPU reference.
+    pub bf16_prefill_rel_error: f64,
+    /// The decode step with bf16 GEMM weights.
+    pub bf16_decode_rel_error: f64,
+    /// The bound the bf16 errors are held to.
+    pub bf16_tolerance: f64,
     /// Whether gather then scatter moved pages exactly.
     pub gather_scatter_exact: bool,
     /// The bound the errors are held to.
@@ -51,12 +59,44 @@ pub fn rel_error(gpu: &[Vec<f32>], cpu: &[Vec<f32>]) -> f64 {
     diff / scale.max(f64::MIN_POSITIVE)
 }
 
-/// Runs the check on the default synthetic model.
+/// Runs the check on the default synthetic model, with fp32 and with bf16 GEMM weights.
 pub(crate) fn run(dev: &CudaDevice) -> Result<KernelCheck> {
     let config = CpuModelConfig::default();
     let cpu = CpuModel::random(config.clone(), 11)?;
     let mut gpu = CudaModel::from_cpu(dev, &cpu)?;
     gpu.poison = true;
+    let (prefill_rel_error, decode_rel_error, mut pool, kv_pages) = compare(dev, &cpu, &gpu)?;
+    let gather_scatter_exact = gather_scatter(dev, &gpu, &mut pool, kv_pages)?;
+    drop((gpu, pool));
+    let mut bf16 = CudaModel::from_cpu_with(dev, &cpu, WeightPrecision::Bf16)?;
+    bf16.poison = true;
+    let (bf16_prefill_rel_error, bf16_decode_rel_error, _, _) = compare(dev, &cpu, &bf16)?;
+    let passed = prefill_rel_error < FP32_TOLERANCE
+        && decode_rel_error < FP32_TOLERANCE
+        && bf16_prefill_rel_error < BF16_TOLERANCE
+        && bf16_decode_rel_error < BF16_TOLERANCE
+        && gather_scatter_exact;
+    Ok(KernelCheck {
+        prefill_rel_error,
+        decode_rel_error,
+        bf16_prefill_rel_error,
+        bf16_decode_rel_error,
+        bf16_tolerance: BF16_TOLERANCE,
+        gather_scatter_exact,
+        tolerance: FP32_TOLERANCE,
+        passed,
+    })
+}
+
+/// A prefill batch mixing two adapters and the base model, then a decode step of each, on
+/// `gpu` and on the CPU reference `cpu`; returns both relative errors, the pool and the count
+/// of KV pages at its start.
+fn compare(
+    dev: &CudaDevice,
+    cpu: &CpuModel,
+    gpu: &CudaModel,
+) -> Result<(f64, f64, DevicePagePool, u32)> {
+    let config = cpu.config().clone();
     let pf = config.page_floats(BLOCK_TOKENS);
     let loras = [
         CpuLora::random(&config, 8, 2.0, 1)?,
@@ -141,17 +181,7 @@ pub(crate) fn run(dev: &CudaDevice) -> Result<KernelCheck> {
     let want = cpu.forward_batch(&mut arena, &cpu_dec)?;
     let got = gpu.forward_batch(dev, &mut pool, BLOCK_TOKENS, &gpu_dec)?;
     let decode_rel_error = rel_error(&got, &want);
-    let gather_scatter_exact = gather_scatter(dev, &gpu, &mut pool, kv_pages)?;
-    let passed = prefill_rel_error < FP32_TOLERANCE
-        && decode_rel_error < FP32_TOLERANCE
-        && gather_scatter_exact;
-    Ok(KernelCheck {
-        prefill_rel_error,
-        decode_rel_error,
-        gather_scatter_exact,
-        tolerance: FP32_TOLERANCE,
-        passed,
-    })
+    Ok((prefill_rel_error, decode_rel_error, pool, kv_pages))
 }
 
 /// Writes known values into pages 0..3, gathers them (in the order 2, 0, 1) into a staging

@@ -47,12 +47,14 @@ impl Report {
     /// A few lines for the terminal.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "{} (sm_{}): kernels {} (prefill rel err {:.2e}, decode {:.2e}, gather/scatter exact {})\n",
+            "{} (sm_{}): kernels {} (fp32: prefill rel err {:.2e}, decode {:.2e}; bf16 weights: prefill {:.2e}, decode {:.2e}; gather/scatter exact {})\n",
             self.device,
             self.sm,
             if self.kernels.passed { "ok" } else { "FAILED" },
             self.kernels.prefill_rel_error,
             self.kernels.decode_rel_error,
+            self.kernels.bf16_prefill_rel_error,
+            self.kernels.bf16_decode_rel_error,
             self.kernels.gather_scatter_exact
         );
         for b in &self.bandwidth {
