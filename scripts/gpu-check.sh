@@ -5,14 +5,14 @@
 # directions), swap-in/compute overlap, and calibration (prefill by tokens, decode step,
 # H2D/D2H) in the simulator's hardware TOML format; then a short `bench --backend cuda
 # --verify` of the three main policies (the real runtime on the GPU, every reused KV checked
-# against a CPU recompute), merged into results.json under "bench". Fits in 8 minutes (hard
-# timeouts 330 s + 120 s).
+# against a CPU recompute) and one of fastlibra with bf16 weights, merged into results.json
+# under "bench" and "bench_bf16". Fits in 8 minutes (hard timeouts 300 s + 120 s + 60 s).
 #
 # Usage: scripts/gpu-check.sh [FASTLIBRA_BINARY] [OUT_DIR]
 #   FASTLIBRA_BINARY  default target/release/fastlibra (build it with
 #                     `cargo build --release -p fastlibra-bench` and carry it over)
 #   OUT_DIR           default gpu-check-out; gets results.json, calibration.toml, log.txt,
-#                     bench/ (the bench report) and bench-log.txt
+#                     bench/, bench_bf16/ (the bench reports) and their logs
 # Env: FASTLIBRA_NVRTC=/path/to/libnvrtc.so.*  use this NVRTC instead of searching;
 #      GPU_CHECK_QUICK=1                        smaller sizes.
 # Exit status: 0 all targets held, 1 a check failed (or the bench run failed or mismatched),
@@ -49,37 +49,46 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 
 quick=()
 [ "${GPU_CHECK_QUICK:-0}" = 1 ] && quick=(--quick)
-timeout 330 "$bin" cuda check --json "$out/results.json" --toml "$out/calibration.toml" "${quick[@]}" 2>&1 | tee "$out/log.txt"
+timeout 300 "$bin" cuda check --json "$out/results.json" --toml "$out/calibration.toml" "${quick[@]}" 2>&1 | tee "$out/log.txt"
 rc=${PIPESTATUS[0]}
 [ "$rc" = 2 ] && { echo "gpu-check: exit 2 (no usable GPU)"; exit 2; }
 
-# The real runtime on the GPU: 10 s of DGG arrivals per policy, two shards sharing the GPU.
-echo "gpu-check: bench --backend cuda --verify"
-timeout 120 "$bin" bench --backend cuda --workload dgg --tenants 1 --rate 2 --duration 10 \
-    --cores 2 --verify --json --out "$out/bench" >"$out/bench.json" 2>"$out/bench-log.txt"
-brc=$?
-tail -n 5 "$out/bench-log.txt"
-python3 - "$out" "$brc" <<'PY' || rc=1
+# The real runtime on the GPU: 10 s of DGG arrivals per policy, two shards sharing the GPU;
+# then fastlibra alone with bf16 GEMM weights (verified within 1e-2 of the fp32 recompute).
+bench_run() { # NAME TIMEOUT EXTRA...
+    local name=$1 limit=$2
+    shift 2
+    echo "gpu-check: bench --backend cuda --verify $*"
+    timeout "$limit" "$bin" bench --backend cuda --workload dgg --tenants 1 --rate 2 --duration 10 \
+        --cores 2 --verify --json --out "$out/$name" "$@" >"$out/$name.json" 2>"$out/$name-log.txt"
+    echo $? >"$out/$name.exit"
+    tail -n 5 "$out/$name-log.txt"
+}
+bench_run bench 120
+bench_run bench_bf16 60 --policies fastlibra --weights bf16
+python3 - "$out" <<'PY' || rc=1
 import json, sys
-out, brc = sys.argv[1], int(sys.argv[2])
+out = sys.argv[1]
 try:
     results = json.load(open(f"{out}/results.json"))
 except (OSError, ValueError):
     results = {}
-try:
-    bench = json.load(open(f"{out}/bench.json"))
-except (OSError, ValueError):
-    bench = None
-results["bench"] = {"exit": brc, "report": bench}
+ok = True
+for name in ("bench", "bench_bf16"):
+    exit_code = int(open(f"{out}/{name}.exit").read())
+    try:
+        bench = json.load(open(f"{out}/{name}.json"))
+    except (OSError, ValueError):
+        bench = None
+    results[name] = {"exit": exit_code, "report": bench}
+    ok &= exit_code == 0 and bench is not None
+    for policy, p in (bench or {}).get("policies", {}).items():
+        v, r = p.get("verify") or {}, p.get("runtime") or {}
+        print(f"gpu-check: {name} {policy}: {p.get('requests')} requests, {p.get('failed')} failed, "
+              f"verify {v.get('checked')} checked / {v.get('mismatches')} mismatches on {r.get('device')}")
+        ok &= v.get("mismatches") == 0 and not r.get("fallback")
 json.dump(results, open(f"{out}/results.json", "w"), indent=2)
-ok = brc == 0 and bench is not None
-for name, p in (bench or {}).get("policies", {}).items():
-    v, r = p.get("verify") or {}, p.get("runtime") or {}
-    print(f"gpu-check: bench {name}: {p.get('requests')} requests, {p.get('failed')} failed, "
-          f"verify {v.get('checked')} checked / {v.get('mismatches')} mismatches on {r.get('device')}")
-    ok &= v.get("mismatches") == 0 and not r.get("fallback")
 sys.exit(0 if ok else 1)
 PY
-[ "$brc" = 0 ] || rc=1
 echo "gpu-check: exit $rc; results in $out/"
 exit "$rc"

@@ -47,6 +47,11 @@ pub struct BenchArgs {
     /// the report says so.
     #[arg(long)]
     fallback_cpu: bool,
+    /// `--backend cuda`: how the model's GEMM weights are stored on the GPU: `f32`, or `bf16`
+    /// (half the weight bytes; `--verify` then allows 1e-2 relative error instead of 1e-3).
+    /// [default: f32]
+    #[arg(long, value_name = "f32|bf16")]
+    weights: Option<String>,
     /// `--backend cpu|cuda`: recompute every request that reused cached KV (and the last token of
     /// every request) from scratch and compare logits; the report gets `verify` per policy.
     #[arg(long)]

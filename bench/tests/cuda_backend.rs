@@ -91,8 +91,15 @@ fn without_a_gpu_the_error_names_the_fallback_and_the_fallback_is_reported() {
 
 #[test]
 fn cuda_flags_elsewhere_are_refused() {
-    for (backend, flag) in [("sim", "--fallback-cpu"), ("cpu", "--fallback-cpu")] {
-        let out = bench_in(&scratch(backend), &["--backend", backend, flag]);
+    for (backend, flag) in [
+        ("sim", ["--fallback-cpu"].as_slice()),
+        ("cpu", ["--fallback-cpu"].as_slice()),
+        ("cpu", ["--weights", "bf16"].as_slice()),
+    ] {
+        let mut args = vec!["--backend", backend];
+        args.extend(flag);
+        let flag = flag[0];
+        let out = bench_in(&scratch(backend), &args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success());
         assert!(

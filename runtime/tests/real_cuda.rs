@@ -5,12 +5,15 @@
 
 mod real_common;
 
-use fastlibra_kernels::cuda::CudaDevice;
+use fastlibra_kernels::cuda::{CudaDevice, WeightPrecision};
 use fastlibra_runtime::real::device::DeviceChoice;
 use fastlibra_runtime::real::{RealError, RunOptions, run_real};
 use real_common::{assert_sound, options, workload};
 
-const CUDA: DeviceChoice = DeviceChoice::Cuda { ordinal: 0 };
+const CUDA: DeviceChoice = DeviceChoice::Cuda {
+    ordinal: 0,
+    weights: WeightPrecision::F32,
+};
 
 /// Why the GPU tests skip on this machine, or `None` when device 0 opens.
 fn no_gpu() -> Option<String> {
@@ -41,6 +44,16 @@ fn every_policy_serves_from_gpu_pages_and_verifies() {
             "{policy}: adapters swapped in"
         );
     }
+    // bf16 GEMM weights: verified against the fp32 recompute within 1e-2.
+    let bf16 = RunOptions {
+        device: DeviceChoice::Cuda {
+            ordinal: 0,
+            weights: WeightPrecision::Bf16,
+        },
+        ..options()
+    };
+    let run = run_real(&w, "fastlibra", &bf16).expect("bf16 run on the GPU");
+    assert_sound(&run, &w);
 }
 
 #[test]

@@ -8,6 +8,7 @@ use fastlibra_bench::report::markdown;
 use fastlibra_bench::workload::dgg::{self, DggWorkloadError, DggWorkloadParams};
 use fastlibra_bench::workload::{self, SYNTHETIC_WORKLOADS, WorkloadError, WorkloadParams};
 use fastlibra_kernels::HardwareConfig;
+use fastlibra_kernels::cuda::WeightPrecision;
 use fastlibra_runtime::real::RunOptions;
 use fastlibra_runtime::real::device::DeviceChoice;
 use fastlibra_runtime::sim::{POLICIES, SimOptions};
@@ -230,6 +231,7 @@ fn cpu_options(args: &BenchArgs) -> Result<Option<RunOptions>, BenchError> {
         let given = [
             ("device", args.device.is_some()),
             ("fallback-cpu", args.fallback_cpu),
+            ("weights", args.weights.is_some()),
         ];
         if let Some((flag, _)) = given.iter().find(|g| g.1) {
             return Err(BenchError::OtherBackend {
@@ -254,6 +256,11 @@ fn cpu_options(args: &BenchArgs) -> Result<Option<RunOptions>, BenchError> {
         }
         return Ok(None);
     }
+    let weights = match args.weights.as_deref() {
+        None | Some("f32") => WeightPrecision::F32,
+        Some("bf16") => WeightPrecision::Bf16,
+        Some(other) => return Err(bad_number("weights", "f32 or bf16", other)),
+    };
     let mut o = RunOptions {
         seed: args.seed,
         verify: args.verify,
@@ -262,6 +269,7 @@ fn cpu_options(args: &BenchArgs) -> Result<Option<RunOptions>, BenchError> {
         device: if cuda {
             DeviceChoice::Cuda {
                 ordinal: args.device.unwrap_or(0),
+                weights,
             }
         } else {
             DeviceChoice::Emulated

@@ -17,6 +17,10 @@ pub const TOLERANCE: f32 = 1e-4;
 /// "well under 1e-3").
 pub const CUDA_TOLERANCE: f32 = 1e-3;
 
+/// The same for the CUDA backend with bf16 GEMM weights, against the fp32 recompute (the
+/// issue's bound for bf16 is 1e-2).
+pub const CUDA_BF16_TOLERANCE: f32 = 1e-2;
+
 /// Checks done and failed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyStats {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use fastlibra_kernels::cpu::CpuModel;
 use fastlibra_kernels::cuda::{
     CopyEngine, CudaDevice, CudaModel, CudaSeq, DeviceLora, DevicePagePool, Direction,
-    HostPagePool, LoraStreamLayout, PageCopy, Priority,
+    HostPagePool, LoraStreamLayout, PageCopy, Priority, WeightPrecision,
 };
 use zerocopy::IntoBytes;
 
@@ -34,18 +34,20 @@ pub struct CudaShardDevice {
 }
 
 impl CudaShardDevice {
-    /// Opens device `ordinal`, uploads `model`'s weights, compiles the kernels and allocates
-    /// `hbm_pages` device pages and `host_pages` pinned pages, once. Every failure (no driver,
-    /// an old driver, out of memory, a kernel that does not compile) is a typed error.
+    /// Opens device `ordinal`, uploads `model`'s weights (GEMM weights in `weights`),
+    /// compiles the kernels and allocates `hbm_pages` device pages and `host_pages` pinned
+    /// pages, once. Every failure (no driver, an old driver, out of memory, a kernel that does
+    /// not compile) is a typed error.
     pub fn new(
         ordinal: usize,
+        weights: WeightPrecision,
         model: &CpuModel,
         hbm_pages: u32,
         host_pages: u32,
         block_tokens: usize,
     ) -> Result<CudaShardDevice, RealError> {
         let dev = CudaDevice::open(ordinal)?;
-        let cuda_model = CudaModel::from_cpu(&dev, model)?;
+        let cuda_model = CudaModel::from_cpu_with(&dev, model, weights)?;
         let page_floats = model.config().page_floats(block_tokens);
         let hbm = DevicePagePool::new(&dev, hbm_pages as usize, page_floats)?;
         let host = HostPagePool::new(&dev, host_pages as usize, page_floats)?;
@@ -220,11 +222,12 @@ fn floats_of(bytes: &[u8], page_floats: usize) -> Result<Vec<f32>, RealError> {
 /// here first also makes a missing driver or GPU an error before any shard starts.
 pub fn cuda_cost_hints(
     ordinal: usize,
+    weights: WeightPrecision,
     model: &CpuModel,
     block_tokens: usize,
 ) -> Result<(CostHints, String), RealError> {
     const PAGES: u32 = 32;
-    let mut d = CudaShardDevice::new(ordinal, model, PAGES, PAGES, block_tokens)?;
+    let mut d = CudaShardDevice::new(ordinal, weights, model, PAGES, PAGES, block_tokens)?;
     let pages: Vec<u32> = (0..PAGES).collect();
     let mut time_copy = |dir: CopyDir, transfer: u64| -> Result<f64, RealError> {
         let start = Instant::now();

@@ -27,6 +27,7 @@ pub use emulated::Emulated;
 use std::sync::Arc;
 
 use fastlibra_alloc::NodeId;
+use fastlibra_kernels::cuda::WeightPrecision;
 
 use super::adapters::SourceAdapter;
 use super::error::RealError;
@@ -41,6 +42,8 @@ pub enum DeviceChoice {
     Cuda {
         /// The device's ordinal.
         ordinal: usize,
+        /// How the model's GEMM weights are stored on it.
+        weights: WeightPrecision,
     },
 }
 

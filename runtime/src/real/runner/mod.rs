@@ -194,8 +194,8 @@ pub fn run_real(
     let mut cuda_costs = None;
     let (device, device_name, fallback) = match options.device {
         DeviceChoice::Emulated => (DeviceChoice::Emulated, "emulated (CPU)".to_string(), None),
-        DeviceChoice::Cuda { ordinal } => {
-            match cuda_cost_hints(ordinal, &model, BLOCK_TOKENS as usize) {
+        DeviceChoice::Cuda { ordinal, weights } => {
+            match cuda_cost_hints(ordinal, weights, &model, BLOCK_TOKENS as usize) {
                 Ok((hints, name)) => {
                     cuda_costs = Some(hints);
                     (options.device, name, None)

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fastlibra_kernels::cpu::CpuModel;
+use fastlibra_kernels::cuda::WeightPrecision;
 use rustc_hash::FxHashMap;
 
 use super::adapters::SourceAdapter;
@@ -201,7 +202,14 @@ impl Shard {
         let [hbm_pages, host_pages, nvme_pages] = config.pages;
         let tolerance = match config.device {
             DeviceChoice::Emulated => super::verify::TOLERANCE,
-            DeviceChoice::Cuda { .. } => super::verify::CUDA_TOLERANCE,
+            DeviceChoice::Cuda {
+                weights: WeightPrecision::F32,
+                ..
+            } => super::verify::CUDA_TOLERANCE,
+            DeviceChoice::Cuda {
+                weights: WeightPrecision::Bf16,
+                ..
+            } => super::verify::CUDA_BF16_TOLERANCE,
         };
         let mut engine_config = EngineConfig::new(
             config.policy,
@@ -223,8 +231,8 @@ impl Shard {
             DeviceChoice::Emulated => {
                 Box::new(Emulated::new(model.clone(), hbm_pages, host_pages, block)?)
             }
-            DeviceChoice::Cuda { ordinal } => Box::new(CudaShardDevice::new(
-                ordinal, &model, hbm_pages, host_pages, block,
+            DeviceChoice::Cuda { ordinal, weights } => Box::new(CudaShardDevice::new(
+                ordinal, weights, &model, hbm_pages, host_pages, block,
             )?),
         };
         let file = PageFile::create(spill_dir, page_bytes, nvme_pages, config.queue_depth)?;
@@ -504,7 +512,10 @@ mod tests {
         };
         let adapter = Adapter::from_fn(&c.model_spec(), shape, |_, _, _, _| 0.5).unwrap();
         let a = Arc::new(SourceAdapter::from_adapter(&c, "q-only", &adapter, page_bytes).unwrap());
-        let cuda = DeviceChoice::Cuda { ordinal: 0 };
+        let cuda = DeviceChoice::Cuda {
+            ordinal: 0,
+            weights: WeightPrecision::F32,
+        };
         let err = check_layout(cuda, &a).unwrap_err().to_string();
         assert!(
             err.contains("q-only") && err.contains("f16") && err.contains("for_cuda"),
