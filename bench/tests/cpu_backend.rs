@@ -12,33 +12,12 @@ fn scratch(name: &str) -> std::path::PathBuf {
     support::scratch("bench-cpu", name)
 }
 
-/// The short runs' shared flags: the CPU backend, the built-in DGG services with one tenant
-/// each, two shards and small tiers.
-const SMALL: [&str; 16] = [
-    "--backend",
-    "cpu",
-    "--workload",
-    "dgg",
-    "--tenants",
-    "1",
-    "--rate",
-    "2",
-    "--duration",
-    "2",
-    "--cores",
-    "2",
-    "--hbm",
-    "8M",
-    "--host",
-    "4M",
-];
-
 #[test]
 fn a_short_run_verifies_every_policy_on_two_shards() {
     let dir = scratch("run");
     let spill = dir.join("spill");
     let spill_arg = spill.to_str().expect("utf-8 path");
-    let mut args = SMALL.to_vec();
+    let mut args = support::small_real_run("cpu");
     args.extend([
         "--nvme",
         "64M",
@@ -180,7 +159,7 @@ fn peft_adapters_from_a_folder_serve_a_run_and_bad_ones_are_named() {
     );
     let run = || {
         let mut args = vec!["bench"];
-        args.extend(SMALL);
+        args.extend(support::small_real_run("cpu"));
         args.extend([
             "--nvme",
             "32M",

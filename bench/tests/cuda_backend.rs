@@ -12,32 +12,17 @@ fn scratch(name: &str) -> std::path::PathBuf {
 }
 
 /// A short run of the built-in DGG services on two shards with small tiers.
-const SMALL: [&str; 18] = [
-    "--backend",
-    "cuda",
-    "--workload",
-    "dgg",
-    "--tenants",
-    "1",
-    "--rate",
-    "2",
-    "--duration",
-    "2",
-    "--cores",
-    "2",
-    "--hbm",
-    "8M",
-    "--host",
-    "4M",
-    "--nvme",
-    "64M",
-];
+fn small() -> Vec<&'static str> {
+    let mut args = support::small_real_run("cuda");
+    args.extend(["--nvme", "64M"]);
+    args
+}
 
-/// Runs SMALL + `extra` with `--verify --json --out out` in a fresh folder; returns the JSON
+/// Runs `small()` + `extra` with `--verify --json --out out` in a fresh folder; returns the JSON
 /// report and `report.md`.
 fn json_run(name: &str, extra: &[&str]) -> (serde_json::Value, String) {
     let dir = scratch(name);
-    let mut args = SMALL.to_vec();
+    let mut args = small();
     args.extend(extra);
     args.extend(["--verify", "--json", "--out", "out"]);
     let out = bench_in(&dir, &args);
@@ -71,7 +56,7 @@ fn without_a_gpu_the_error_names_the_fallback_and_the_fallback_is_reported() {
     };
     let why = e.to_string();
     let dir = scratch("no-gpu");
-    let out = bench_in(&dir, &SMALL);
+    let out = bench_in(&dir, &small());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(!stderr.contains("panicked"), "{stderr}");

@@ -9,14 +9,8 @@ const BLOCK: usize = 4;
 
 fn small() -> CpuModelConfig {
     CpuModelConfig {
-        layers: 2,
-        hidden: 64,
-        heads: 4,
-        kv_heads: 2,
-        head_dim: 16,
-        ffn: 128,
         vocab: 97,
-        ..CpuModelConfig::default()
+        ..CpuModelConfig::tiny()
     }
 }
 

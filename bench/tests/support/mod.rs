@@ -6,6 +6,29 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The short real-runtime runs' flags: `backend` (`cpu` or `cuda`), the built-in DGG
+/// services with one tenant each, 2 s of arrivals at 2/s, two shards, 8 MiB HBM, 4 MiB host.
+pub fn small_real_run(backend: &str) -> Vec<&str> {
+    vec![
+        "--backend",
+        backend,
+        "--workload",
+        "dgg",
+        "--tenants",
+        "1",
+        "--rate",
+        "2",
+        "--duration",
+        "2",
+        "--cores",
+        "2",
+        "--hbm",
+        "8M",
+        "--host",
+        "4M",
+    ]
+}
+
 /// A fresh, empty folder for one test (under Cargo's per-target temporary folder).
 pub fn scratch(prefix: &str, name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{prefix}-{name}"));

@@ -51,6 +51,21 @@ fn invalid(reason: impl Into<String>) -> CpuError {
 }
 
 impl CpuModelConfig {
+    /// A model small enough for tests to run many passes: 2 layers, hidden 64, 4 heads of 16,
+    /// 2 KV heads, FFN 128, vocabulary 256 (8 KiB KV pages of 16 tokens).
+    pub fn tiny() -> Self {
+        CpuModelConfig {
+            layers: 2,
+            hidden: 64,
+            heads: 4,
+            kv_heads: 2,
+            head_dim: 16,
+            ffn: 128,
+            vocab: 256,
+            ..CpuModelConfig::default()
+        }
+    }
+
     /// Checks that the shape is usable.
     pub fn validate(&self) -> Result<()> {
         let widths = [

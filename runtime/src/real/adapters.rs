@@ -160,16 +160,7 @@ mod tests {
     use super::*;
 
     fn config() -> CpuModelConfig {
-        CpuModelConfig {
-            layers: 2,
-            hidden: 64,
-            heads: 4,
-            kv_heads: 2,
-            head_dim: 16,
-            ffn: 128,
-            vocab: 256,
-            ..CpuModelConfig::default()
-        }
+        CpuModelConfig::tiny()
     }
 
     /// The bytes the CUDA kernels read from an adapter's HBM pages are the bytes the runtime

@@ -105,16 +105,7 @@ mod tests {
 
     #[test]
     fn a_recompute_with_other_weights_is_a_mismatch() {
-        let config = CpuModelConfig {
-            layers: 1,
-            hidden: 32,
-            heads: 2,
-            kv_heads: 1,
-            head_dim: 16,
-            ffn: 64,
-            vocab: 64,
-            ..CpuModelConfig::default()
-        };
+        let config = CpuModelConfig::tiny();
         let model = Arc::new(CpuModel::random(config.clone(), 3).expect("model"));
         let a = CpuLora::random(&config, 4, 1.0, 1).expect("lora");
         let b = CpuLora::random(&config, 4, 1.0, 2).expect("lora");

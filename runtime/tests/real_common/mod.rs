@@ -11,16 +11,7 @@ use fastlibra_runtime::workload::{AdapterSpec, SessionSpec, SessionStart, TurnSp
 pub const MS: u64 = 1_000_000;
 
 pub fn tiny_model() -> CpuModelConfig {
-    CpuModelConfig {
-        layers: 2,
-        hidden: 64,
-        heads: 4,
-        kv_heads: 2,
-        head_dim: 16,
-        ffn: 128,
-        vocab: 256,
-        ..CpuModelConfig::default()
-    }
+    CpuModelConfig::tiny()
 }
 
 /// `sessions` sessions over `adapters` adapters, arriving every 40 ms; each has a 40-token

@@ -67,6 +67,24 @@ impl CudaShardDevice {
     fn page_floats(&self) -> usize {
         self.hbm.page_floats()
     }
+
+    /// Issues queued copies, then appends the transfers whose last page has arrived: those
+    /// complete now, or (`wait`) all in flight once they complete.
+    fn finish_copies(&mut self, wait: bool, done: &mut Vec<u64>) -> Result<(), RealError> {
+        done.append(&mut self.empty_done);
+        self.copies.pump(&self.dev, &self.hbm, &mut self.host)?;
+        let completed = if wait {
+            self.copies.drain()?
+        } else {
+            self.copies.poll()?
+        };
+        for c in completed {
+            self.tracker
+                .complete(&c.hbm_pages, done)
+                .map_err(RealError::Runtime)?;
+        }
+        Ok(())
+    }
 }
 
 impl Device for CudaShardDevice {
@@ -135,14 +153,7 @@ impl Device for CudaShardDevice {
     }
 
     fn poll_copies(&mut self, done: &mut Vec<u64>) -> Result<(), RealError> {
-        done.append(&mut self.empty_done);
-        self.copies.pump(&self.dev, &self.hbm, &mut self.host)?;
-        for c in self.copies.poll()? {
-            self.tracker
-                .complete(&c.hbm_pages, done)
-                .map_err(RealError::Runtime)?;
-        }
-        Ok(())
+        self.finish_copies(false, done)
     }
 
     fn copies_busy(&self) -> bool {
@@ -184,14 +195,7 @@ impl Device for CudaShardDevice {
     }
 
     fn drain(&mut self, done: &mut Vec<u64>) -> Result<(), RealError> {
-        done.append(&mut self.empty_done);
-        self.copies.pump(&self.dev, &self.hbm, &mut self.host)?;
-        for c in self.copies.drain()? {
-            self.tracker
-                .complete(&c.hbm_pages, done)
-                .map_err(RealError::Runtime)?;
-        }
-        Ok(())
+        self.finish_copies(true, done)
     }
 
     fn check_invariants(&self) -> Result<(), String> {

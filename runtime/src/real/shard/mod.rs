@@ -493,16 +493,7 @@ mod tests {
 
     #[test]
     fn the_cuda_device_refuses_adapters_not_in_the_kernels_layout() {
-        let c = CpuModelConfig {
-            layers: 1,
-            hidden: 32,
-            heads: 2,
-            kv_heads: 1,
-            head_dim: 16,
-            ffn: 64,
-            vocab: 64,
-            ..CpuModelConfig::default()
-        };
+        let c = CpuModelConfig::tiny();
         let page_bytes = (c.page_floats(BLOCK_TOKENS as usize) * 4) as u64;
         let shape = AdapterShape {
             rank: 2,
