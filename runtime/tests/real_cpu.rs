@@ -68,3 +68,17 @@ fn nvme_faults_are_never_served_and_nothing_is_lost() {
         "lost pages were dropped and recomputed"
     );
 }
+
+/// A shard that cannot start (here: a queue depth the page file refuses; on a GPU, a pool
+/// that does not fit in device memory) stops the run with its reason, and the other shards
+/// are wound down: no hang.
+#[test]
+fn a_shard_failing_at_start_up_is_an_error_not_a_hang() {
+    let w = workload(2, 4);
+    let o = fastlibra_runtime::real::RunOptions {
+        queue_depth: 1,
+        ..options()
+    };
+    let err = run_real(&w, "fastlibra", &o).map(|r| r.device).unwrap_err();
+    assert!(err.to_string().contains("queue depth"), "{err}");
+}
