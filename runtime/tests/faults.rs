@@ -163,30 +163,52 @@ fn every_kind_with_every_policy_once() {
 }
 
 /// Found by the long campaign (`bench/examples/faults.rs`): slora with 296 of 400 HBM pages
-/// withheld stops stepping at 2.8 s of simulated time with 56 requests held, some of them
-/// mid-decode, and never resumes (they fail as unfinished at the two-minute horizon). The
-/// same happens with a GPU that small and no fault at all. Open engine bug. What is known: at
-/// the stall nothing runs, two ready requests hold half-grown private chains (14 and 19
-/// blocks: all of HBM's KV) left by `seat_ready` when `grow_chain` failed midway, other ready
-/// requests pin their adapters, and adapter loads for waiting requests keep cycling, so
-/// `stuck()` (which needs no transfer in flight) never unstages anyone. Giving the half-grown
-/// blocks back when nothing runs fixes these two seeds but made others thrash (over two
-/// million transfers issued in a two-minute run), so it was not kept. Letting `stuck()` unstage
-/// while loads are in flight (only copies out of HBM blocking it) also fixes them, but then seed
-/// 212 (a slow link, fastlibra-wom) unstages every request while its history comes back over
-/// NVMe, and never finishes; not kept either.
+/// withheld stopped stepping at 2.8 s of simulated time with 56 requests held, some of them
+/// mid-decode, and never resumed (they failed as unfinished at the two-minute horizon). The
+/// bug: nothing ran, the request at the head of the line (preempted, so moved to the front)
+/// was ready but could not grow its chain, because two younger ready requests held half-grown
+/// private chains (14 and 19 blocks: all of HBM's KV, left when `grow_chain` failed midway
+/// while each was first in line) and others pinned their adapters. `seat_ready` stops at the
+/// first request that cannot grow, so the younger ones never ran either, and the only escape,
+/// `stuck()`, waited for no transfer to be in flight, while adapter loads for waiting requests
+/// kept cycling through the host. The fix is a progress rule (`engine/progress.rs`): when no
+/// step forms and nothing runs, and the head is short of room, requests behind it give back
+/// what they hold, youngest first and half-grown chains first, until the head moves, and only
+/// the head stages meanwhile. A head waiting for a transfer gets nothing released for it, which
+/// is what broke seed 212 when `stuck()` was merely allowed to act with loads in flight.
 #[test]
-#[ignore = "open engine bug: slora stalls for good on a small HBM"]
-fn seed_1000150_slora_on_a_small_hbm_stalls() {
+fn seed_1000150_slora_on_a_small_hbm_finishes() {
     let report = run_seed(1_000_150, CampaignSize::LARGE);
     assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert_eq!(report.unfinished, 0);
 }
 
-/// Found by the long campaign: fastlibra-wos with 316 of 400 HBM pages withheld stops
-/// stepping at 5.1 s with 33 requests held. Open engine bug (same family as above).
+/// Found by the long campaign: fastlibra-wos with 316 of 400 HBM pages withheld stopped
+/// stepping at 5.1 s with 33 requests held: the same wedge as above. With only the half-grown
+/// chains given back it went on to a second one: every waiting request pinned its adapter (80
+/// of 84 pages) and a block of its history, the head had no room for its next block, and each
+/// time `stuck()` released the others they staged again at once, loading blocks that the
+/// swapper sent straight back out. The head's priority while the line is wedged ends that.
 #[test]
-#[ignore = "open engine bug: fastlibra-wos stalls for good on a small HBM"]
-fn seed_1000753_fastlibra_wos_on_a_small_hbm_stalls() {
+fn seed_1000753_fastlibra_wos_on_a_small_hbm_finishes() {
     let report = run_seed(1_000_753, CampaignSize::LARGE);
     assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert_eq!(report.unfinished, 0);
+}
+
+/// Other seeds of the long campaign that stalled the same way before the progress rule (25 of
+/// 1,000,000..1,030,000, all with most of HBM withheld; slora, and fastlibra for the last two).
+#[test]
+fn the_other_small_hbm_stalls_of_the_long_campaign_finish() {
+    let seeds = [
+        1_001_365, 1_003_975, 1_004_020, 1_005_685, 1_005_865, 1_014_172, 1_025_512,
+    ];
+    for seed in seeds {
+        let report = run_seed(seed, CampaignSize::LARGE);
+        assert!(
+            report.violations.is_empty(),
+            "seed {seed}: {:?}",
+            report.violations
+        );
+    }
 }

@@ -71,7 +71,9 @@ fn lost_copy_of_an_adapter_version_already_replaced() {
 /// lost while KV under it is still moving, so the lost copy cannot give its pages and no room
 /// can be made. `handle_transfer_lost` used to return `Alloc` for an issued transfer; now it
 /// answers `Lost::AdapterPending`: the lost copy is never loaded again, its requests wait, and
-/// the engine registers the adapter again at a tick when there is room.
+/// the engine registers the adapter again at a tick when there is room. (The input was found
+/// again by mutating the first one after the progress rule of `engine/progress.rs` changed
+/// which transfers an engine with nothing to run issues: the first no longer reached the path.)
 #[test]
 fn lost_adapter_with_no_room_while_its_kv_moves() {
     let stats = replay("lost-adapter-with-no-room-while-its-kv-moves");

@@ -76,6 +76,7 @@ impl Engine {
             preemptions: 0,
             staged_pages: 0,
             assessed: false,
+            short_of_room: false,
         }) as u32;
         self.waiting.push_back(slot);
         self.dirty.push_back((slot, new.id));
@@ -137,10 +138,12 @@ impl Engine {
     }
 
     /// Looks at a waiting request's path and moves it forward one stage.
-    fn evaluate(&mut self, slot: u32) {
+    pub(crate) fn evaluate(&mut self, slot: u32) {
         if !self.may_stage(slot) {
+            self.requests[slot as usize].short_of_room = true;
             return; // retried when memory changes
         }
+        self.requests[slot as usize].short_of_room = false;
         let mut found = std::mem::take(&mut self.scratch_match);
         let (adapter_ref, context) = {
             let r = &self.requests[slot as usize];
@@ -276,8 +279,12 @@ impl Engine {
     /// Whether a request that holds nothing yet may start staging (pinning and loading its
     /// path): staged paths of requests not yet running may take at most
     /// `EngineConfig::staging_fraction` of HBM, so that waiting requests can never pin all of
-    /// it and starve the running ones. The oldest request may always stage.
+    /// it and starve the running ones. While the line is wedged (see [`super::progress`])
+    /// only its head stages, whatever it already holds or the others hold.
     fn may_stage(&self, slot: u32) -> bool {
+        if self.wedged {
+            return self.head() == Some(slot);
+        }
         let r = &self.requests[slot as usize];
         if r.pin.is_some() || self.staged_pages == 0 {
             return true;
@@ -333,7 +340,9 @@ impl Engine {
         };
         if !self.start_transfer(node, to, true) {
             // No room yet: room was requested; retry when memory changes.
-            self.requests[slot as usize].waiting_on = None;
+            let r = &mut self.requests[slot as usize];
+            r.waiting_on = None;
+            r.short_of_room = true;
             return;
         }
         self.stats.swap_ins_on_demand += u64::from(to == Tier::Hbm);

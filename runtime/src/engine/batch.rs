@@ -51,15 +51,13 @@ impl Engine {
         let mut seats = self.config.max_batch;
         self.seat_running(&mut entries, &mut budget, &mut seats);
         self.seat_ready(&mut entries, &mut budget, &mut seats);
-        while entries.is_empty() && self.stuck() {
-            if !self.unstage_youngest() {
-                return;
-            }
-            self.seat_ready(&mut entries, &mut budget, &mut seats);
+        if entries.is_empty() && self.running.is_empty() {
+            self.make_way(&mut entries, &mut budget, &mut seats);
         }
         if entries.is_empty() {
             return;
         }
+        self.set_wedged(false);
         let cmd = self.step_command(&entries);
         self.step = Some(StepInFlight {
             cmd: Some(cmd),
@@ -68,34 +66,6 @@ impl Engine {
             entries,
         });
         self.next_step += 1;
-    }
-
-    /// Nothing runs, nothing moves, yet requests wait: staged paths hold the memory the oldest
-    /// ready request needs.
-    fn stuck(&self) -> bool {
-        self.running.is_empty() && self.transfers.is_empty() && !self.waiting.is_empty()
-    }
-
-    /// Releases the pins of the youngest request that holds some without running, and sends
-    /// it back to waiting. False if there is none.
-    fn unstage_youngest(&mut self) -> bool {
-        let Some(pos) = self
-            .waiting
-            .iter()
-            .rposition(|&s| self.requests[s as usize].pin.is_some())
-        else {
-            return false;
-        };
-        if pos == 0 && self.waiting.len() == 1 {
-            return false; // alone and still stuck: nothing to give back to
-        }
-        let slot = self.waiting[pos];
-        self.unhold(slot);
-        let r = &mut self.requests[slot as usize];
-        r.phase = Phase::Waiting;
-        r.waiting_on = None;
-        self.note_memory_change();
-        true
     }
 
     /// Running requests: decodes and unfinished prefills, oldest first. A request that cannot
@@ -146,8 +116,9 @@ impl Engine {
     }
 
     /// Ready requests in arrival order, while budget and seats last (first come first served:
-    /// the first that cannot get pages stops admission).
-    fn seat_ready(
+    /// the first that cannot get pages stops admission). One with nothing to compute (an empty
+    /// prompt) can never run and is passed over.
+    pub(crate) fn seat_ready(
         &mut self,
         entries: &mut Vec<(u32, u64, u32, bool)>,
         budget: &mut u32,
@@ -161,8 +132,12 @@ impl Engine {
                 continue;
             }
             let want = self.requests[slot as usize].tokens_to_compute();
+            if want == 0 {
+                i += 1;
+                continue;
+            }
             let n = want.min(*budget);
-            if n == 0 || !self.grow_chain(slot, n) {
+            if !self.grow_chain(slot, n) {
                 break;
             }
             self.waiting.remove(i);

@@ -30,6 +30,7 @@ pub mod fuzz;
 mod inputs;
 pub mod links;
 pub mod policy;
+mod progress;
 mod recover;
 mod request;
 mod room;
@@ -111,6 +112,9 @@ pub struct Engine {
     pub(crate) waiters: FxHashMap<fastlibra_alloc::NodeId, Vec<(u32, u64)>>,
     pub(crate) next_transfer: u64,
     pub(crate) step: Option<batch::StepInFlight>,
+    /// No step could form, nothing ran and the head of the line was short of room: only the
+    /// head may stage until a step forms (see [`progress`]).
+    pub(crate) wedged: bool,
     pub(crate) next_step: u64,
     pub(crate) outcomes: VecDeque<RequestOutcome>,
     pub(crate) stats: EngineStats,
@@ -179,6 +183,7 @@ impl Engine {
             waiters: FxHashMap::default(),
             next_transfer: 1,
             step: None,
+            wedged: false,
             next_step: 1,
             outcomes: VecDeque::new(),
             stats: EngineStats::default(),
@@ -353,6 +358,10 @@ impl Engine {
 
     /// Engine-level checks: the policy's promises that the tree alone cannot see.
     fn check_engine_invariants(&self) {
+        assert!(
+            !self.wedged || (self.running.is_empty() && self.step.is_none()),
+            "the line is wedged while a step runs"
+        );
         if self.config.knobs.enforce_dependency {
             assert_eq!(self.tree.invalid_kv_pages(), 0, "invalid KV in HBM");
         }

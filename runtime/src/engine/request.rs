@@ -69,6 +69,9 @@ pub(crate) struct Request {
     pub(crate) staged_pages: u32,
     /// Whether the arrival-time hit statistics were taken.
     pub(crate) assessed: bool,
+    /// Its latest evaluation found no room for the next node of its path (in the tier that
+    /// node goes to, or within the staging share): it waits for memory, not for a transfer.
+    pub(crate) short_of_room: bool,
 }
 
 impl Request {
