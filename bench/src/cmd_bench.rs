@@ -269,6 +269,14 @@ pub enum BenchError {
         /// The backends it applies to.
         backends: &'static str,
     },
+    /// `--backend cuda` found no usable GPU.
+    #[error("--backend cuda: {source}{hint}")]
+    Gpu {
+        /// What to try.
+        hint: &'static str,
+        /// Why.
+        source: Box<fastlibra_kernels::cuda::CudaError>,
+    },
     /// The real runtime failed.
     #[error("policy `{policy}` on the {backend} backend: {source}{hint}")]
     Real {

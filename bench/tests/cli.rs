@@ -43,8 +43,11 @@ fn assert_mentions(stderr: &str, words: &[&str]) {
 
 #[test]
 fn unknown_backend() {
-    let e = fails("backend", &["--backend", "cuda"]);
-    assert_mentions(&e, &["unknown backend `cuda`", "valid backends: sim"]);
+    let e = fails("backend", &["--backend", "tpu"]);
+    assert_mentions(
+        &e,
+        &["unknown backend `tpu`", "valid backends: sim, cpu, cuda"],
+    );
 }
 
 #[test]

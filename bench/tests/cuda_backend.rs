@@ -60,9 +60,13 @@ fn without_a_gpu_the_error_names_the_fallback_and_the_fallback_is_reported() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(!stderr.contains("panicked"), "{stderr}");
-    for w in [why.as_str(), "--fallback-cpu", "cuda backend"] {
+    for w in [why.as_str(), "--fallback-cpu", "--backend cuda"] {
         assert!(stderr.contains(w), "`{w}` not in: {stderr}");
     }
+    assert!(
+        !dir.join("bench-out").exists(),
+        "wrote output before failing"
+    );
 
     let (report, md) = json_run("fallback", &["--fallback-cpu", "--policies", "fastlibra"]);
     let p = &report["policies"]["fastlibra"];

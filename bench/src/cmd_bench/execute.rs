@@ -6,6 +6,8 @@ use fastlibra_bench::progress::Progress;
 use fastlibra_bench::report::{
     PeakRun, RuntimeFigures, Summarized, VerifyCounts, files, summarize,
 };
+use fastlibra_kernels::cuda::CudaDevice;
+use fastlibra_runtime::real::device::DeviceChoice;
 use fastlibra_runtime::real::{RealError, RunOptions, run_real};
 use fastlibra_runtime::sim::{SimOptions, SimResult, run_policy};
 use fastlibra_runtime::workload::Workload;
@@ -40,6 +42,7 @@ pub fn run_plan(plan: &Plan) -> Result<(), BenchError> {
             workloads.push((rate, w.adapters.len() as u32, w));
         }
     }
+    check_gpu(plan)?;
     files::prepare_dir(&plan.out)?;
     let progress = Progress::new(plan.output == Output::Normal);
     let peaks = match &plan.peak {
@@ -65,6 +68,30 @@ pub fn run_plan(plan: &Plan) -> Result<(), BenchError> {
         });
     }
     outputs::write(plan, &points, peaks)
+}
+
+/// `--backend cuda` without `--fallback-cpu` on a machine with no usable GPU: the error, before
+/// anything is written.
+fn check_gpu(plan: &Plan) -> Result<(), BenchError> {
+    let Some(RunOptions {
+        device: DeviceChoice::Cuda { ordinal, .. },
+        cuda_fallback: false,
+        ..
+    }) = &plan.cpu
+    else {
+        return Ok(());
+    };
+    match CudaDevice::open(*ordinal) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(BenchError::Gpu {
+            hint: if e.is_unavailable() {
+                " (add --fallback-cpu to run on the emulated device instead)"
+            } else {
+                ""
+            },
+            source: Box::new(e),
+        }),
+    }
 }
 
 fn no_request(plan: &Plan, rate: f64) -> String {
