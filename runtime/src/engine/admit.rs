@@ -43,8 +43,11 @@ impl Engine {
             }
         };
         tokens.reserve(max_new as usize);
+        let seq = self.arrivals;
+        self.arrivals += 1;
         let slot = self.requests.insert(Request {
             id: new.id,
+            seq,
             session: new.session,
             adapter: new.adapter,
             adapter_ref,
@@ -78,7 +81,7 @@ impl Engine {
             assessed: false,
             short_of_room: false,
         }) as u32;
-        self.waiting.push_back(slot);
+        self.waiting.push_back(slot); // the youngest: the line stays in arrival order
         self.dirty.push_back((slot, new.id));
     }
 

@@ -98,12 +98,15 @@ pub struct Engine {
     pub(crate) tree: Tree,
     /// Adapter id → current version (the tree knows it too; kept for speed).
     pub(crate) requests: Slab<Request>,
-    /// Requests not yet admitted to a batch, arrival order.
+    /// Arrivals so far: the next request's `seq`.
+    pub(crate) arrivals: u64,
+    /// Requests not yet admitted to a batch, in arrival order (`seq`).
     pub(crate) waiting: VecDeque<u32>,
     /// Requests whose state must be re-evaluated (new, or a transfer they waited for ended),
     /// as (slot, request id) so that a reused slot is never mistaken for its old request.
     pub(crate) dirty: VecDeque<(u32, u64)>,
-    /// Admitted requests (prefill or decode), admission order.
+    /// Admitted requests (prefill or decode), in arrival order (`seq`): the oldest first,
+    /// the next victim of a preemption last.
     pub(crate) running: Vec<u32>,
     pub(crate) sessions: FxHashMap<u64, Vec<u32>>,
     pub(crate) links: links::Links,
@@ -175,6 +178,7 @@ impl Engine {
             links: links::Links::new(config.link_queue_depth),
             tree,
             requests: Slab::with_capacity(4096),
+            arrivals: 0,
             waiting: VecDeque::new(),
             dirty: VecDeque::new(),
             running: Vec::new(),
@@ -361,6 +365,12 @@ impl Engine {
         assert!(
             !self.wedged || (self.running.is_empty() && self.step.is_none()),
             "the line is wedged while a step runs"
+        );
+        let seq = |s: u32| self.requests[s as usize].seq;
+        assert!(
+            self.running.is_sorted_by_key(|&s| seq(s))
+                && self.waiting.iter().is_sorted_by_key(|&s| seq(s)),
+            "the running list or the waiting line is out of arrival order"
         );
         if self.config.knobs.enforce_dependency {
             assert_eq!(self.tree.invalid_kv_pages(), 0, "invalid KV in HBM");

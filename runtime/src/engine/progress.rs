@@ -8,9 +8,9 @@
 //! the tiers, so the engine is not idle either: a livelock. The rule that breaks it:
 //!
 //! - **When.** Nothing runs, no step formed, and the *head* (the first request in the waiting
-//!   line with something to compute: arrival order, preempted requests at the front) is short
-//!   of room: ready but its chain cannot grow, or waiting for room for the next node of its
-//!   path. The line is then *wedged*.
+//!   line with something to compute; the line is in arrival order, a preempted request back
+//!   at its place) is short of room: ready but its chain cannot grow, or waiting for room for
+//!   the next node of its path. The line is then *wedged*.
 //! - **What.** The other waiting requests give back what they hold, youngest first (one holding
 //!   a half-grown chain before the others), and the head is retried after each, until it
 //!   moves: it is seated, or its next node is on its way. Nothing is taken from the head, and
@@ -30,6 +30,10 @@
 //! only made them all load again, over and over. The head keeps its half-grown chain, its
 //! reservation: giving back every half-grown chain whenever nothing ran made requests regrow
 //! and evict the same blocks in turn.
+//!
+//! While something runs, the running requests' rule applies instead (see `batch`): a running
+//! request short of a page takes back the half-grown chains of waiting ones, then preempts the
+//! youngest running one, so the oldest running request is never preempted by another.
 
 use super::Engine;
 use super::request::Phase;
@@ -117,11 +121,17 @@ impl Engine {
         else {
             return false;
         };
+        self.send_back(slot);
+        true
+    }
+
+    /// A waiting request gives back its pins and private blocks and waits again from the
+    /// start of its path.
+    pub(crate) fn send_back(&mut self, slot: u32) {
         self.unhold(slot);
         let r = &mut self.requests[slot as usize];
         r.phase = Phase::Waiting;
         r.waiting_on = None;
         self.note_memory_change();
-        true
     }
 }

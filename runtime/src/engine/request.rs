@@ -22,6 +22,9 @@ pub(crate) enum Phase {
 #[derive(Debug)]
 pub(crate) struct Request {
     pub(crate) id: u64,
+    /// Its place in arrival order (the engine's count of arrivals before it): the lower, the
+    /// older. The running list and the waiting line are kept in this order.
+    pub(crate) seq: u64,
     pub(crate) session: Option<u64>,
     pub(crate) adapter: u32,
     pub(crate) adapter_ref: AdapterRef,

@@ -1,5 +1,6 @@
 //! A minimal hand driver for scripted engine scenarios: every transfer takes `transfer_ns`,
-//! every step `step_ns`, tokens are a counter. Invariants are checked after every input.
+//! every step `step_ns` plus `prefill_token_ns` per prefill token, tokens are a counter.
+//! Invariants are checked after every input.
 
 #![allow(dead_code)]
 
@@ -38,6 +39,8 @@ pub struct Hand {
     pub now: u64,
     pub transfer_ns: u64,
     pub step_ns: u64,
+    /// Added to a step's time per prefill token it computes (0: every step takes `step_ns`).
+    pub prefill_token_ns: u64,
     pending_transfers: Vec<(u64, u64)>,
     pending_step: Option<(u64, u64, usize)>,
     pub outcomes: Vec<RequestOutcome>,
@@ -55,6 +58,7 @@ impl Hand {
             now: 0,
             transfer_ns: 1_000,
             step_ns: 1_000_000,
+            prefill_token_ns: 0,
             pending_transfers: Vec::new(),
             pending_step: None,
             outcomes: Vec::new(),
@@ -91,7 +95,9 @@ impl Hand {
                 .push((self.now + self.transfer_ns, cmd.id));
         }
         if let Some(step) = self.engine.poll_step() {
-            self.pending_step = Some((self.now + self.step_ns, step.id, step.samples.len()));
+            let prefill: u64 = step.prefill.iter().map(|p| u64::from(p.new_tokens)).sum();
+            let done = self.now + self.step_ns + prefill * self.prefill_token_ns;
+            self.pending_step = Some((done, step.id, step.samples.len()));
         }
         while let Some(outcome) = self.engine.poll_outcome() {
             self.outcomes.push(outcome);
