@@ -19,8 +19,8 @@
 //! Why the oldest running request finishes: it is seated first in every step, so the budget
 //! goes to its prefill first, and it is never a victim while another runs. A request admitted
 //! meanwhile takes only free pages. Alone and still short (pages pinned by waiting requests'
-//! paths or taken by copies into HBM), it preempts itself, nothing runs, and the progress rule seats it as the head of the
-//! line. Taking back the waiting requests' pins too, while others ran, was tried: they staged
+//! paths or taken by copies into HBM), it preempts itself, nothing runs, and the progress rule
+//! seats it as the head of the line. Taking back the waiting requests' pins too, while others ran, was tried: they staged
 //! again before the next step formed and took the pages back, so nothing stepped, over and
 //! over (fastlibra's evicted history going out to the host and coming back in turn).
 //!
