@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use fastlibra_bench::peak::{Measurement, PeakConfig, find_peak};
 use fastlibra_bench::rss::peak_rss_mib;
-use fastlibra_bench::workload::{WorkloadParams, by_name};
+use fastlibra_bench::workload::translation_at;
 use fastlibra_kernels::HardwareConfig;
 use fastlibra_runtime::sim::overload::{recovery_ns, window_ttft, with_burst};
 use fastlibra_runtime::sim::{SimOptions, StressPlan, run_policy, run_stressed};
@@ -26,18 +26,8 @@ const AFTER_S: u64 = 50;
 const MAX_WAITING: u32 = 256;
 const LORAS: u32 = 100;
 
-fn params(rate_per_s: f64, duration_s: f64, seed: u64) -> WorkloadParams {
-    WorkloadParams {
-        lora_count: LORAS,
-        rate_per_s,
-        duration_s,
-        seed,
-        ..WorkloadParams::default()
-    }
-}
-
 fn translation(rate_per_s: f64, duration_s: f64, seed: u64) -> Result<Workload, String> {
-    by_name("translation", &params(rate_per_s, duration_s, seed)).map_err(|e| e.to_string())
+    translation_at(LORAS, rate_per_s, duration_s, seed).map_err(|e| e.to_string())
 }
 
 fn peak_rate(policy: &str, options: &SimOptions) -> Result<f64, String> {

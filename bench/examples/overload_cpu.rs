@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use fastlibra_bench::rss::peak_rss_mib;
-use fastlibra_bench::workload::{WorkloadParams, by_name};
+use fastlibra_bench::workload::translation_at;
 use fastlibra_runtime::outcome::RequestOutcome;
 use fastlibra_runtime::real::{RunOptions, run_real};
 use fastlibra_runtime::sim::overload::{recovery_ns, window_ttft, with_burst};
@@ -27,14 +27,7 @@ const LORAS: u32 = 20;
 const THRESHOLD_MS: f64 = 500.0;
 
 fn translation(rate_per_s: f64, duration_s: f64, seed: u64) -> Result<Workload, String> {
-    let params = WorkloadParams {
-        lora_count: LORAS,
-        rate_per_s,
-        duration_s,
-        seed,
-        ..WorkloadParams::default()
-    };
-    by_name("translation", &params).map_err(|e| e.to_string())
+    translation_at(LORAS, rate_per_s, duration_s, seed).map_err(|e| e.to_string())
 }
 
 /// Outcomes with times relative to the workload's time zero.

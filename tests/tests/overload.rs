@@ -6,7 +6,7 @@
 //! doing). Figures: `bench/examples/overload.rs`.
 
 use fastlibra_bench::peak::{Measurement, PeakConfig, find_peak};
-use fastlibra_bench::workload::{WorkloadParams, by_name};
+use fastlibra_bench::workload::translation_at;
 use fastlibra_kernels::HardwareConfig;
 use fastlibra_runtime::outcome::FailureReason;
 use fastlibra_runtime::sim::overload::{recovery_ns, with_burst};
@@ -38,14 +38,7 @@ fn options() -> SimOptions {
 }
 
 fn translation(rate_per_s: f64, duration_s: u64, seed: u64) -> Workload {
-    let params = WorkloadParams {
-        lora_count: 20,
-        rate_per_s,
-        duration_s: duration_s as f64,
-        seed,
-        ..WorkloadParams::default()
-    };
-    by_name("translation", &params).expect("valid parameters")
+    translation_at(20, rate_per_s, duration_s as f64, seed).expect("valid parameters")
 }
 
 fn peak(policy: &str, options: &SimOptions) -> f64 {

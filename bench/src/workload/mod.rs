@@ -38,6 +38,24 @@ pub use params::WorkloadParams;
 /// The names [`by_name`] knows.
 pub const SYNTHETIC_WORKLOADS: [&str; 3] = [chatbot::NAME, translation::NAME, agents::NAME];
 
+/// The translation workload (one-turn requests) over `loras` adapters with default knobs: what
+/// the overload runs put under bursts.
+pub fn translation_at(
+    loras: u32,
+    rate_per_s: f64,
+    duration_s: f64,
+    seed: u64,
+) -> Result<Workload, WorkloadError> {
+    let params = WorkloadParams {
+        lora_count: loras,
+        rate_per_s,
+        duration_s,
+        seed,
+        ..WorkloadParams::default()
+    };
+    by_name(translation::NAME, &params)
+}
+
 /// Generates the named synthetic workload (`chatbot`, `translation` or `agents`) with default
 /// knobs, after checking the parameters. A run in which no session arrives is an error.
 pub fn by_name(name: &str, params: &WorkloadParams) -> Result<Workload, WorkloadError> {
