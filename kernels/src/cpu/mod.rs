@@ -43,7 +43,7 @@
 //! prefix). Nothing in a page records which adapter produced it: that is the caller's (the
 //! dependency tree's) job, and `tests/cpu_model.rs` shows what goes wrong without it.
 
-mod check;
+pub(crate) mod check;
 mod config;
 mod error;
 mod forward;

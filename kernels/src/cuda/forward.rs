@@ -10,6 +10,7 @@ use super::error::{CudaError, Result, driver, invalid};
 use super::model::{CudaModel, DeviceLora};
 use super::pool::DevicePagePool;
 use crate::cpu::CpuError;
+use crate::cpu::check::{SeqPages, check_conflicts};
 
 /// One sequence of a batch: new `tokens` at positions `start_pos..`, KV in the pool pages of
 /// `block_table` (block `i` = positions `i·B..(i+1)·B`), adapter `lora` or the base model.
@@ -260,35 +261,14 @@ impl CudaModel {
         let mut uses: Vec<(u32, usize, bool)> = Vec::new();
         let mut adapters: Vec<&DeviceLora> = Vec::new();
         for (seq, s) in seqs.iter().enumerate() {
-            if s.tokens.is_empty() {
-                return Err(CpuError::EmptyInput { seq }.into());
+            let positions = s.start_pos + s.tokens.len();
+            let table = SeqPages {
+                seq,
+                tokens: s.tokens,
+                start_pos: s.start_pos,
+                block_table: s.block_table,
             }
-            if let Some(&token) = s.tokens.iter().find(|&&t| t as usize >= c.vocab) {
-                return Err(CpuError::TokenOutOfRange {
-                    seq,
-                    token,
-                    vocab: c.vocab,
-                }
-                .into());
-            }
-            let positions = s
-                .start_pos
-                .checked_add(s.tokens.len())
-                .ok_or_else(|| invalid("start_pos overflows"))?;
-            let needed = positions.div_ceil(block_tokens);
-            let table = s
-                .block_table
-                .get(..needed)
-                .ok_or(CpuError::BlockTableTooShort {
-                    seq,
-                    positions,
-                    needed,
-                    got: s.block_table.len(),
-                })?;
-            for (block, &page) in table.iter().enumerate() {
-                in_pool(seq, page)?;
-                uses.push((page, seq, block >= s.start_pos / block_tokens));
-            }
+            .check(c, block_tokens, pool.pages(), &mut uses)?;
             let slot = match s.lora {
                 None => -1,
                 Some(l) => {
@@ -341,22 +321,4 @@ impl CudaModel {
         }
         Ok(m)
     }
-}
-
-/// No page written by the pass may be used by any other block of the batch.
-fn check_conflicts(mut uses: Vec<(u32, usize, bool)>) -> Result<()> {
-    uses.sort_unstable();
-    for pair in uses.windows(2) {
-        let ((page, a, a_writes), (next, b, b_writes)) = (pair[0], pair[1]);
-        if page == next && (a == b || a_writes || b_writes) {
-            let (writer, other) = if b_writes { (b, a) } else { (a, b) };
-            return Err(CpuError::PageConflict {
-                page,
-                writer,
-                other,
-            }
-            .into());
-        }
-    }
-    Ok(())
 }
