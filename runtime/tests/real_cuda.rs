@@ -6,7 +6,7 @@
 mod real_common;
 
 use fastlibra_kernels::cuda::{CudaDevice, WeightPrecision};
-use fastlibra_runtime::real::device::DeviceChoice;
+use fastlibra_runtime::real::device::{DeviceChoice, EMULATED};
 use fastlibra_runtime::real::{RealError, RunOptions, run_real};
 use real_common::{assert_sound, options, workload};
 
@@ -37,7 +37,7 @@ fn every_policy_serves_from_gpu_pages_and_verifies() {
     for policy in ["fastlibra", "vllm", "slora"] {
         let run = run_real(&w, policy, &cuda_options()).expect("run on the GPU");
         assert!(run.fallback.is_none());
-        assert_ne!(run.device, "emulated (CPU)");
+        assert_ne!(run.device, EMULATED);
         assert_sound(&run, &w);
         assert!(
             run.result.stats.bytes.h2d > 0,
@@ -76,6 +76,6 @@ fn without_a_gpu_cuda_is_a_clear_error_or_an_announced_fallback() {
     };
     let run = run_real(&w, "fastlibra", &fallback).expect("falls back to the CPU");
     assert_eq!(run.fallback.as_deref(), Some(why.as_str()));
-    assert_eq!(run.device, "emulated (CPU)");
+    assert_eq!(run.device, EMULATED);
     assert_sound(&run, &w);
 }

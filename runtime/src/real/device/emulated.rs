@@ -77,7 +77,7 @@ impl Emulated {
 
 impl Device for Emulated {
     fn name(&self) -> String {
-        "emulated (CPU)".into()
+        super::EMULATED.into()
     }
 
     fn page_bytes(&self) -> usize {

@@ -47,15 +47,8 @@ pub enum DeviceChoice {
     },
 }
 
-impl DeviceChoice {
-    /// How reports name it.
-    pub fn name(self) -> &'static str {
-        match self {
-            DeviceChoice::Emulated => "emulated (CPU)",
-            DeviceChoice::Cuda { .. } => "cuda",
-        }
-    }
-}
+/// How reports name the emulated device.
+pub const EMULATED: &str = "emulated (CPU)";
 
 /// Which way a copy between the device's two tiers goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -36,7 +36,7 @@ use shard_loop::shard_main;
 
 use super::adapters::SourceAdapter;
 use super::calibrate::calibrate;
-use super::device::{DeviceChoice, cuda_cost_hints};
+use super::device::{DeviceChoice, EMULATED, cuda_cost_hints};
 use super::error::RealError;
 use super::nvme::{InjectedFaults, NvmeFaults};
 use super::router::Router;
@@ -193,7 +193,7 @@ pub fn run_real(
     // The device first: a machine without a usable GPU learns it before any set-up work.
     let mut cuda_costs = None;
     let (device, device_name, fallback) = match options.device {
-        DeviceChoice::Emulated => (DeviceChoice::Emulated, "emulated (CPU)".to_string(), None),
+        DeviceChoice::Emulated => (DeviceChoice::Emulated, EMULATED.to_string(), None),
         DeviceChoice::Cuda { ordinal, weights } => {
             match cuda_cost_hints(ordinal, weights, &model, BLOCK_TOKENS as usize) {
                 Ok((hints, name)) => {
@@ -202,11 +202,7 @@ pub fn run_real(
                 }
                 Err(RealError::Cuda(e)) if options.cuda_fallback && e.is_unavailable() => {
                     let why = e.to_string();
-                    (
-                        DeviceChoice::Emulated,
-                        "emulated (CPU)".to_string(),
-                        Some(why),
-                    )
+                    (DeviceChoice::Emulated, EMULATED.to_string(), Some(why))
                 }
                 Err(e) => return Err(e),
             }

@@ -391,11 +391,6 @@ impl Shard {
         !self.ops.is_idle() || self.device.copies_busy()
     }
 
-    /// What the shard computes on, for reports.
-    pub fn device_name(&self) -> String {
-        self.device.name()
-    }
-
     /// Takes the outcomes so far.
     pub fn take_outcomes(&mut self) -> Vec<RequestOutcome> {
         std::mem::take(&mut self.outcomes)
