@@ -22,6 +22,7 @@
 //! 128 KiB), `lora_bytes_per_rank` (per target set, per GPU under tensor parallelism) and
 //! `weight_bytes`.
 
+pub mod checkpoint;
 pub mod config;
 pub mod config_fuzz;
 pub mod cost;
