@@ -27,7 +27,9 @@ pub mod gguf;
 mod gguf_llama;
 pub mod hf;
 mod load;
+pub mod locate;
 pub mod names;
+mod rope_order;
 mod tensor;
 
 use std::collections::BTreeMap;
@@ -37,7 +39,7 @@ use std::sync::{Arc, Mutex, Weak};
 pub use config::LlamaConfig;
 pub use error::{CheckpointError, Result};
 pub use gguf::{GgmlType, GgufFile, GgufTensorInfo, GgufValue};
-pub use gguf_llama::{permute_rope_rows, unpermute_rope_rows};
+pub use rope_order::{permute_rope_rows, unpermute_rope_rows};
 pub use tensor::{Tensor, Weights};
 
 /// The on-disk format a checkpoint came from.
