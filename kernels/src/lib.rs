@@ -31,6 +31,7 @@ pub mod cuda;
 pub mod gpu;
 pub mod model;
 pub mod peft;
+pub mod tokenizer;
 
 pub use config::{ConfigError, HardwareConfig};
 pub use cost::{AdapterLoad, CostModel, CostParams, Iteration, Link, PrefillChunk};
