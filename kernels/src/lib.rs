@@ -31,6 +31,7 @@ pub mod cuda;
 pub mod gpu;
 pub mod model;
 pub mod peft;
+pub mod sampling;
 pub mod tokenizer;
 
 pub use config::{ConfigError, HardwareConfig};
