@@ -54,13 +54,13 @@ proptest! {
     #[test]
     fn greedy_is_argmax(logits in logits_strategy(), seed: u64) {
         let mut s = Sampler::new(&SamplingParams { seed: Some(seed), ..SamplingParams::greedy() }).unwrap();
-        prop_assert_eq!(s.sample(&logits).unwrap().token.id, argmax(&logits));
+        prop_assert_eq!(s.sample(&logits).unwrap().id, argmax(&logits));
     }
 
     #[test]
     fn top_k_one_is_greedy(logits in logits_strategy(), t in 0.1f32..5.0, p in 0.05f32..1.0, seed: u64) {
         let mut s = Sampler::new(&params(t, 1, p, seed)).unwrap();
-        prop_assert_eq!(s.sample(&logits).unwrap().token.id, argmax(&logits));
+        prop_assert_eq!(s.sample(&logits).unwrap().id, argmax(&logits));
     }
 
     #[test]
@@ -76,7 +76,7 @@ proptest! {
     #[test]
     fn temperature_near_zero_is_greedy(logits in distinct_logits(), seed: u64) {
         let mut s = Sampler::new(&params(1e-3, 0, 1.0, seed)).unwrap();
-        prop_assert_eq!(s.sample(&logits).unwrap().token.id, argmax(&logits));
+        prop_assert_eq!(s.sample(&logits).unwrap().id, argmax(&logits));
     }
 
     #[test]
@@ -85,9 +85,10 @@ proptest! {
         let kept = s.candidates(&logits).unwrap();
         let probs = softmax(&logits, f64::from(t));
         let mass: f64 = kept.iter().map(|&(id, _)| probs[id as usize]).sum();
-        prop_assert!(mass >= f64::from(p) - 1e-9, "kept mass {} < p {}", mass, p);
+        // The sampler's weights are f32: allow their rounding at the boundary.
+        prop_assert!(mass >= f64::from(p) - 1e-5, "kept mass {} < p {}", mass, p);
         let without_last = mass - probs[kept.last().unwrap().0 as usize];
-        prop_assert!(without_last < f64::from(p) + 1e-9, "not minimal: {} without the last", without_last);
+        prop_assert!(without_last < f64::from(p) + 1e-5, "not minimal: {} without the last", without_last);
         let renormalised: f64 = kept.iter().map(|&(_, q)| q).sum();
         prop_assert!((renormalised - 1.0).abs() < 1e-9);
         // Most likely first.
@@ -111,7 +112,7 @@ proptest! {
                                         p in 0.05f32..1.0, seed: u64) {
         let mut s = Sampler::new(&params(t, k, p, seed)).unwrap();
         let kept = s.candidates(&logits).unwrap();
-        let id = s.sample(&logits).unwrap().token.id;
+        let id = s.sample(&logits).unwrap().id;
         prop_assert!(kept.iter().any(|&(c, _)| c == id));
     }
 
@@ -120,8 +121,8 @@ proptest! {
         let mut s = Sampler::new(&SamplingParams { logprobs: Some(n), temperature: 0.7, seed: Some(seed), ..SamplingParams::default() }).unwrap();
         let out = s.sample(&logits).unwrap();
         let probs = softmax(&logits, 1.0);
-        let want = probs[out.token.id as usize].ln();
-        prop_assert!((f64::from(out.token.logprob) - want).abs() < 1e-4);
+        let want = probs[out.id as usize].ln();
+        prop_assert!((f64::from(out.logprob.unwrap()) - want).abs() < 1e-4);
         prop_assert_eq!(out.top_logprobs.len(), n.min(logits.len()));
         prop_assert_eq!(out.top_logprobs[0].id, argmax(&logits));
         prop_assert!(out.top_logprobs.windows(2).all(|w| w[0].logprob >= w[1].logprob));
@@ -140,7 +141,7 @@ fn sampled_frequencies_follow_the_softmax() {
         let n = 40_000;
         let mut counts = [0usize; 5];
         for _ in 0..n {
-            counts[s.sample(&logits).unwrap().token.id as usize] += 1;
+            counts[s.sample(&logits).unwrap().id as usize] += 1;
         }
         for (id, &c) in counts.iter().enumerate() {
             let q = want
@@ -157,12 +158,27 @@ fn sampled_frequencies_follow_the_softmax() {
 }
 
 #[test]
+fn log_probabilities_only_when_asked_for() {
+    let logits = [0.5f32, 1.5, -2.0];
+    let mut s = Sampler::new(&params(1.0, 0, 1.0, 9)).unwrap();
+    let out = s.sample(&logits).unwrap();
+    assert!(out.logprob.is_none() && out.top_logprobs.is_empty());
+    let mut s = Sampler::new(&SamplingParams {
+        logprobs: Some(0),
+        ..params(1.0, 0, 1.0, 9)
+    })
+    .unwrap();
+    let out = s.sample(&logits).unwrap();
+    assert!(out.logprob.is_some() && out.top_logprobs.is_empty());
+}
+
+#[test]
 fn different_seeds_give_different_streams() {
     let logits = vec![0.0f32; 100];
     let run = |seed| {
         let mut s = Sampler::new(&params(1.0, 0, 1.0, seed)).unwrap();
         (0..50)
-            .map(|_| s.sample(&logits).unwrap().token.id)
+            .map(|_| s.sample(&logits).unwrap().id)
             .collect::<Vec<_>>()
     };
     assert_ne!(run(1), run(2));
@@ -175,7 +191,7 @@ fn masked_tokens_are_never_chosen() {
     logits[2] = -3.5;
     let mut s = Sampler::new(&params(2.0, 0, 1.0, 3)).unwrap();
     for _ in 0..200 {
-        let id = s.sample(&logits).unwrap().token.id;
+        let id = s.sample(&logits).unwrap().id;
         assert!(id == 7 || id == 2);
     }
 }

@@ -24,7 +24,7 @@ fn run(t: &Tokenizer, params: &SamplingParams, ids: &[u32]) -> Vec<Step> {
     let mut steps = Vec::new();
     for &id in ids {
         let step = g.step(t, &one_hot(t, id)).expect("step");
-        assert_eq!(step.token.token.id, id);
+        assert_eq!(step.token.id, id);
         let done = step.finish.is_some();
         steps.push(step);
         if done {

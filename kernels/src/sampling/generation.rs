@@ -95,7 +95,7 @@ impl Generation {
         if self.finished.is_some() {
             return Err(SamplingError::Finished);
         }
-        let id = token.token.id;
+        let id = token.id;
         if self.stop_ids.binary_search(&id).is_ok() {
             self.generated += 1;
             let text = self.flush(tokenizer)?;

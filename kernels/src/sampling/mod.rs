@@ -13,11 +13,13 @@
 //! Sampling order: temperature scales the logits, top-k keeps the `k` most likely tokens,
 //! top-p keeps the smallest most-likely set whose probability reaches `p`, then one uniform
 //! draw picks from what is left by cumulative probability. Temperature 0 (or top-k 1) is
-//! greedy: the most likely token, the lowest id on ties. Log-probabilities are the
-//! log-softmax of the raw logits, before temperature and truncation, as OpenAI reports them.
+//! greedy: the most likely token, the lowest id on ties. Log-probabilities, when a request
+//! asks for them, are the log-softmax of the raw logits, before temperature and truncation,
+//! as OpenAI reports them. Nothing sorts the whole vocabulary: top-k and top-p select.
 
 mod generation;
 mod params;
+mod rank;
 mod sampler;
 mod stop;
 

@@ -32,8 +32,8 @@ pub struct SamplingParams {
     pub stop: Vec<String>,
     /// Token ids that end the generation, besides the tokenizer's end-of-turn tokens.
     pub stop_token_ids: Vec<u32>,
-    /// How many of the most likely tokens' log-probabilities to report per position
-    /// (`None`: none; the chosen token's own log-probability is always reported).
+    /// Log-probabilities to report per position: `None` for none, `Some(n)` for the chosen
+    /// token's and the `n` most likely tokens' (OpenAI's `logprobs` and `top_logprobs`).
     pub logprobs: Option<usize>,
 }
 

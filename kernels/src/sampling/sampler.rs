@@ -1,13 +1,16 @@
 //! Choosing one token from a row of logits: greedy, temperature, top-k, top-p, seeded.
+//!
+//! One pass turns the logits into weights `exp((logit - max) / temperature)`; top-k and top-p
+//! then select among `(logit, weight, id)` entries without sorting the vocabulary (top-p by a
+//! quickselect on probability mass), and one uniform draw picks by cumulative weight. The
+//! order of candidates is "most likely first, lower id on ties" wherever one is needed, so a
+//! request replays exactly.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use super::params::{SamplingError, SamplingParams};
-
-/// Top-p first looks among this many of the most likely tokens, and sorts the whole
-/// vocabulary only when they do not reach `top_p`.
-const TOP_P_WINDOW: usize = 256;
+use super::rank::{Entry, mass, most_likely_first, top_n, top_p_len};
 
 /// A token and its log-probability under the model (log-softmax of the raw logits, before
 /// temperature and truncation, as OpenAI's `logprobs` reports).
@@ -19,11 +22,13 @@ pub struct TokenLogprob {
     pub logprob: f32,
 }
 
-/// The chosen token with its log-probability and, if asked for, the most likely tokens'.
+/// The chosen token, with log-probabilities where the request asked for them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampledToken {
-    /// The chosen token and its log-probability.
-    pub token: TokenLogprob,
+    /// The chosen token id.
+    pub id: u32,
+    /// Its log-probability, if `logprobs` was asked for.
+    pub logprob: Option<f32>,
     /// The `logprobs` most likely tokens, most likely first (empty if none were asked for).
     pub top_logprobs: Vec<TokenLogprob>,
 }
@@ -35,8 +40,7 @@ pub struct SampledToken {
 pub struct Sampler {
     params: SamplingParams,
     rng: ChaCha20Rng,
-    /// Scratch for candidates: (logit, id).
-    scratch: Vec<(f32, u32)>,
+    scratch: Vec<Entry>,
 }
 
 impl Sampler {
@@ -61,10 +65,10 @@ impl Sampler {
         let max = check_logits(logits)?;
         let u: f64 = self.rng.random();
         let id = if self.params.is_greedy() {
-            argmax(logits)
+            argmax(logits, max)
         } else {
-            let candidates = self.candidates_in_scratch(logits, max);
-            pick(candidates, u)
+            self.fill_candidates(logits, max);
+            pick(&self.scratch, u)
         };
         Ok(self.with_logprobs(logits, max, id))
     }
@@ -75,166 +79,95 @@ impl Sampler {
     pub fn candidates(&mut self, logits: &[f32]) -> Result<Vec<(u32, f64)>, SamplingError> {
         let max = check_logits(logits)?;
         if self.params.is_greedy() {
-            return Ok(vec![(argmax(logits), 1.0)]);
+            return Ok(vec![(argmax(logits, max), 1.0)]);
         }
-        let weighted = self.candidates_in_scratch(logits, max);
-        if !weighted.sorted {
-            weighted.items.sort_by(by_logit_desc);
-        }
-        let (max, inv_t) = (weighted.max, weighted.inv_t);
-        let w: Vec<f64> = weighted
-            .items
+        self.fill_candidates(logits, max);
+        self.scratch.sort_unstable_by(most_likely_first);
+        let total = mass(&self.scratch);
+        Ok(self
+            .scratch
             .iter()
-            .map(|&(l, _)| weight(l, max, inv_t))
-            .collect();
-        let total: f64 = w.iter().sum();
-        Ok(weighted
-            .items
-            .iter()
-            .zip(w)
-            .map(|(&(_, id), w)| (id, w / total))
+            .map(|e| (e.id, f64::from(e.weight) / total))
             .collect())
     }
 
-    /// Fills the scratch with the candidates temperature, top-k and top-p leave.
-    fn candidates_in_scratch(&mut self, logits: &[f32], max: f32) -> Candidates<'_> {
+    /// Leaves in the scratch the candidates temperature, top-k and top-p keep (unordered).
+    /// Top-k selects on logits first, so only the `k` survivors need a weight.
+    fn fill_candidates(&mut self, logits: &[f32], max: f32) {
         let p = &self.params;
-        let inv_t = 1.0 / f64::from(p.temperature);
+        let inv_t = 1.0 / p.temperature;
         self.scratch.clear();
-        self.scratch.extend(
-            logits
-                .iter()
-                .enumerate()
-                .filter(|(_, l)| **l > f32::NEG_INFINITY)
-                .map(|(i, &l)| (l, i as u32)),
-        );
-        let mut sorted = false;
-        if p.top_k > 0 && p.top_k < self.scratch.len() {
-            self.scratch
-                .select_nth_unstable_by(p.top_k - 1, by_logit_desc);
-            self.scratch.truncate(p.top_k);
-            self.scratch.sort_by(by_logit_desc);
-            sorted = true;
+        if p.top_k > 0 {
+            top_n(logits, p.top_k, &mut self.scratch);
+        } else {
+            self.scratch.extend(
+                logits
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| **l > f32::NEG_INFINITY)
+                    .map(|(i, &logit)| Entry::new(logit, i)),
+            );
+        }
+        for e in &mut self.scratch {
+            e.weight = ((e.logit - max) * inv_t).exp();
         }
         if p.top_p < 1.0 {
-            let total: f64 = self
-                .scratch
-                .iter()
-                .map(|&(l, _)| weight(l, max, inv_t))
-                .sum();
+            let total = mass(&self.scratch);
             let target = f64::from(p.top_p) * total;
-            if !sorted {
-                sort_head(&mut self.scratch, target, max, inv_t);
-                sorted = true;
-            }
-            let mut acc = 0.0;
-            let keep = self
-                .scratch
-                .iter()
-                .position(|&(l, _)| {
-                    acc += weight(l, max, inv_t);
-                    acc >= target
-                })
-                .map_or(self.scratch.len(), |i| i + 1);
+            // Entries this light cannot be in the cut: all of them together weigh less than
+            // the 1 - p that may be left out, and each is below every heavier entry.
+            let floor = (1.0 - f64::from(p.top_p)) * total / self.scratch.len() as f64;
+            self.scratch.retain(|e| f64::from(e.weight) >= floor);
+            let keep = top_p_len(&mut self.scratch, target);
             self.scratch.truncate(keep);
-        }
-        Candidates {
-            items: &mut self.scratch,
-            sorted,
-            max,
-            inv_t,
         }
     }
 
     fn with_logprobs(&mut self, logits: &[f32], max: f32, id: u32) -> SampledToken {
-        let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+        let Some(n) = self.params.logprobs else {
+            return SampledToken {
+                id,
+                logprob: None,
+                top_logprobs: Vec::new(),
+            };
+        };
+        let sum: f64 = logits.iter().map(|&l| f64::from((l - max).exp())).sum();
         let lse = f64::from(max) + sum.ln();
         let logprob = |l: f32| (f64::from(l) - lse) as f32;
-        let token = TokenLogprob {
-            id,
-            logprob: logprob(logits[id as usize]),
-        };
-        let n = self.params.logprobs.unwrap_or(0).min(logits.len());
+        let n = n.min(logits.len());
         let mut top_logprobs = Vec::with_capacity(n);
         if n > 0 {
             self.scratch.clear();
-            self.scratch
-                .extend(logits.iter().enumerate().map(|(i, &l)| (l, i as u32)));
-            self.scratch.select_nth_unstable_by(n - 1, by_logit_desc);
-            self.scratch.truncate(n);
-            self.scratch.sort_by(by_logit_desc);
-            top_logprobs.extend(self.scratch.iter().map(|&(l, id)| TokenLogprob {
-                id,
-                logprob: logprob(l),
+            top_n(logits, n, &mut self.scratch);
+            top_logprobs.extend(self.scratch.iter().map(|e| TokenLogprob {
+                id: e.id,
+                logprob: logprob(e.logit),
             }));
         }
         SampledToken {
-            token,
+            id,
+            logprob: Some(logprob(logits[id as usize])),
             top_logprobs,
         }
     }
 }
 
-/// The surviving candidates in the scratch buffer.
-struct Candidates<'a> {
-    items: &'a mut Vec<(f32, u32)>,
-    sorted: bool,
-    max: f32,
-    inv_t: f64,
-}
-
 /// The candidate where the cumulative weight passes `u` of the total.
-fn pick(c: Candidates<'_>, u: f64) -> u32 {
-    let total: f64 = c
-        .items
-        .iter()
-        .map(|&(l, _)| weight(l, c.max, c.inv_t))
-        .sum();
-    let target = u * total;
+fn pick(items: &[Entry], u: f64) -> u32 {
+    let target = u * mass(items);
     let mut acc = 0.0;
-    for &(l, id) in c.items.iter() {
-        acc += weight(l, c.max, c.inv_t);
+    for e in items {
+        acc += f64::from(e.weight);
         if acc > target {
-            return id;
+            return e.id;
         }
     }
-    c.items.last().map_or(0, |&(_, id)| id)
+    items.last().map_or(0, |e| e.id)
 }
 
-/// The unnormalised probability of a logit at temperature `1 / inv_t`.
-fn weight(logit: f32, max: f32, inv_t: f64) -> f64 {
-    (f64::from(logit - max) * inv_t).exp()
-}
-
-/// Most likely first; equal logits by lower id, so the order is deterministic.
-fn by_logit_desc(a: &(f32, u32), b: &(f32, u32)) -> std::cmp::Ordering {
-    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
-}
-
-/// Sorts enough of the most likely candidates to the front to reach `target` weight: the
-/// top [`TOP_P_WINDOW`] first, everything only when they fall short.
-fn sort_head(items: &mut [(f32, u32)], target: f64, max: f32, inv_t: f64) {
-    if items.len() > TOP_P_WINDOW {
-        items.select_nth_unstable_by(TOP_P_WINDOW - 1, by_logit_desc);
-        let head = &mut items[..TOP_P_WINDOW];
-        head.sort_by(by_logit_desc);
-        let mass: f64 = head.iter().map(|&(l, _)| weight(l, max, inv_t)).sum();
-        if mass >= target {
-            return;
-        }
-    }
-    items.sort_by(by_logit_desc);
-}
-
-/// The first index of the largest logit.
-fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &l) in logits.iter().enumerate() {
-        if l > logits[best] {
-            best = i;
-        }
-    }
-    best as u32
+/// The first index of the largest logit `max`.
+fn argmax(logits: &[f32], max: f32) -> u32 {
+    logits.iter().position(|&l| l == max).unwrap_or(0) as u32
 }
 
 /// The largest logit, after checking that there is one and that none is NaN or +inf.
@@ -242,13 +175,19 @@ fn check_logits(logits: &[f32]) -> Result<f32, SamplingError> {
     if logits.is_empty() {
         return Err(SamplingError::EmptyLogits);
     }
-    let mut max = f32::NEG_INFINITY;
-    for (index, &value) in logits.iter().enumerate() {
-        if value.is_nan() || value == f32::INFINITY {
-            return Err(SamplingError::NonFiniteLogit { index, value });
-        }
-        max = max.max(value);
+    // Branch-free passes (they vectorise); the slow search runs only on a bad row.
+    let bad = logits
+        .iter()
+        .fold(false, |bad, &v| bad | v.is_nan() | (v == f32::INFINITY));
+    if bad {
+        let index = logits
+            .iter()
+            .position(|v| v.is_nan() || *v == f32::INFINITY)
+            .unwrap_or(0);
+        let value = logits[index];
+        return Err(SamplingError::NonFiniteLogit { index, value });
     }
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     if max == f32::NEG_INFINITY {
         return Err(SamplingError::NoCandidates);
     }
