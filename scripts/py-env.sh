@@ -17,6 +17,7 @@
 # a C/C++ compiler, python3-venv) are installed with apt-get when run as root on Debian;
 # otherwise it says what to install.
 set -euo pipefail
+self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 
@@ -36,7 +37,7 @@ pyver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 llama_pin=$(grep -E '^llama-cpp-python' "$req" | sed -E 's/^llama-cpp-python(\[[a-z,]+\])?==//')
 [ -n "$llama_pin" ] || die "$req: no 'llama-cpp-python[...]==VERSION' line"
 key=$(printf '%s\n' "$llama_pin" "$cmake_args" "$pyver" | sha256sum | cut -c1-16)
-stamp_want=$(cat "$req" "$lock" "$0" | sha256sum | cut -d' ' -f1)
+stamp_want=$(cat "$req" "$lock" "$self" | sha256sum | cut -d' ' -f1)
 stamp="$venv/.fastlibra-py-env.stamp"
 wdir="$wheels/$key"
 
