@@ -37,6 +37,7 @@ fn fixtures_in_every_dtype_and_sharding_load_to_what_was_written() {
         let tensors = write_tiny(dir.path(), &config, dtype, shards);
         assert_eq!(dir.path().join(INDEX_FILE).is_file(), shards > 1);
         let ckpt = Checkpoint::open(dir.path()).expect("open");
+        assert_eq!(Checkpoint::read_config(dir.path()).expect("config"), config);
         assert_eq!(ckpt.format, Format::HuggingFace);
         assert_eq!(ckpt.config, config);
         assert!(ckpt.gguf.is_none());
@@ -93,6 +94,8 @@ fn open_with_config(
     std::fs::write(&path, value.to_string()).expect("write config");
     let err = Checkpoint::open(dir.path()).expect_err("must be refused");
     assert!(err.to_string().contains(CONFIG_FILE), "{err}");
+    let quick = Checkpoint::read_config(dir.path()).expect_err("refused without loading too");
+    assert_eq!(quick.to_string(), err.to_string());
     err
 }
 

@@ -35,6 +35,7 @@ fn a_tiny_gguf_loads_in_hugging_face_layout() {
         let path = write(&dir, "tiny.gguf", &tiny_gguf(&config, &tensors));
         let ckpt = Checkpoint::open(&path).expect("open");
         assert_eq!(ckpt.config, config);
+        assert_eq!(Checkpoint::read_config(&path).expect("config only"), config);
         assert_eq!(ckpt.format, Format::Gguf);
         assert!(ckpt.gguf.is_some());
         for (name, t) in &tensors {
@@ -175,6 +176,8 @@ fn open_edited(
     let path = write(&dir, "bad.gguf", &to_bytes(&metadata, &tensors));
     let err = Checkpoint::open(&path).expect_err("must be refused");
     assert!(err.to_string().contains("bad.gguf"), "{err}");
+    let quick = Checkpoint::read_config(&path).expect_err("refused without loading too");
+    assert_eq!(quick.to_string(), err.to_string());
     err
 }
 

@@ -26,21 +26,31 @@ const NAMES: FieldNames = FieldNames {
     context_len: "llama.context_length",
 };
 
+/// The config and the tensor infos of a GGUF `llama` file, every tensor checked for presence,
+/// shape and type (nothing converted).
+fn checked(file: &GgufFile) -> Result<(LlamaConfig, Vec<(Expected, &GgufTensorInfo)>)> {
+    let config = config(file)?;
+    refuse_unsupported_tensors(file)?;
+    let tensors = names::expected_tensors(&config)
+        .into_iter()
+        .map(|e| find_tensor(file, &e).map(|info| (e, info)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((config, tensors))
+}
+
+/// The config of a GGUF `llama` file, after checking its tensors as [`open`] does.
+pub(super) fn read_config(path: &Path) -> Result<LlamaConfig> {
+    checked(&GgufFile::open(path)?).map(|(config, _)| config)
+}
+
 /// Opens a GGUF `llama` file as a checkpoint.
 pub(super) fn open(path: &Path) -> Result<Checkpoint> {
     let file = GgufFile::open(path)?;
-    let config = config(&file)?;
-    refuse_unsupported_tensors(&file)?;
-    let jobs = names::expected_tensors(&config)
-        .into_iter()
-        .map(|e| find_tensor(&file, &e).map(|info| (e, info)))
-        .collect::<Result<Vec<_>>>()?;
+    let (config, jobs) = checked(&file)?;
     let tensors = load::parallel_map(&jobs, |(e, info)| load_tensor(&file, e, info))?;
-    let tensors: BTreeMap<String, Tensor> = jobs
-        .iter()
-        .map(|(e, _)| e.name.clone())
-        .zip(tensors)
-        .collect();
+    let names = jobs.iter().map(|(e, _)| e.name.clone());
+    let tensors: BTreeMap<String, Tensor> = names.zip(tensors).collect();
+    drop(jobs);
     Ok(Checkpoint::new(
         config,
         Format::Gguf,

@@ -74,11 +74,20 @@ impl Checkpoint {
         } else if path.is_file() {
             gguf_llama::open(path)
         } else {
-            Err(CheckpointError::NotACheckpoint {
-                path: path.to_path_buf(),
-                reason: "no such file or folder; give a .gguf file or a folder with config.json"
-                    .into(),
-            })
+            Err(not_found(path))
+        }
+    }
+
+    /// The config of a `.gguf` file or a Hugging Face folder, after the checks
+    /// [`Checkpoint::open`] makes (every tensor present, with its shape and a supported type),
+    /// without converting any tensor: cheap, for planning.
+    pub fn read_config(path: &Path) -> Result<LlamaConfig> {
+        if path.is_dir() {
+            hf::read_config(path)
+        } else if path.is_file() {
+            gguf_llama::read_config(path)
+        } else {
+            Err(not_found(path))
         }
     }
 
@@ -153,5 +162,12 @@ impl Checkpoint {
             gguf,
             tensors,
         }
+    }
+}
+
+fn not_found(path: &Path) -> CheckpointError {
+    CheckpointError::NotACheckpoint {
+        path: path.to_path_buf(),
+        reason: "no such file or folder; give a .gguf file or a folder with config.json".into(),
     }
 }

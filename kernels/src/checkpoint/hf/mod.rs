@@ -21,10 +21,11 @@ pub use write::write_hf;
 
 use self::shards::Shards;
 use super::error::{CheckpointError, Result};
-use super::{Checkpoint, Format, Tensor, load, names};
+use super::{Checkpoint, Format, LlamaConfig, Tensor, load, names};
 
-/// Opens a Hugging Face folder as a checkpoint.
-pub(super) fn open(folder: &Path) -> Result<Checkpoint> {
+/// The folder's config and mapped weights, every tensor checked for presence, shape and
+/// dtype (nothing converted).
+fn checked(folder: &Path) -> Result<(LlamaConfig, Shards)> {
     let config_path = folder.join(CONFIG_FILE);
     if !config_path.is_file() {
         return Err(CheckpointError::NotACheckpoint {
@@ -48,10 +49,21 @@ pub(super) fn open(folder: &Path) -> Result<Checkpoint> {
             reason: "biases".into(),
         });
     }
-    let expected = names::expected_tensors(&config);
-    for e in &expected {
+    for e in &names::expected_tensors(&config) {
         shards.check(e)?;
     }
+    Ok((config, shards))
+}
+
+/// The config of a Hugging Face folder, after checking its tensors as [`open`] does.
+pub(super) fn read_config(folder: &Path) -> Result<LlamaConfig> {
+    checked(folder).map(|(config, _)| config)
+}
+
+/// Opens a Hugging Face folder as a checkpoint.
+pub(super) fn open(folder: &Path) -> Result<Checkpoint> {
+    let (config, shards) = checked(folder)?;
+    let expected = names::expected_tensors(&config);
     let tensors = load::parallel_map(&expected, |e| shards.load(e))?;
     let tensors: BTreeMap<String, Tensor> =
         expected.into_iter().map(|e| e.name).zip(tensors).collect();
