@@ -6,7 +6,7 @@ use super::forward::SeqInput;
 use super::kv::KvArena;
 
 /// Checks every sequence of `seqs` against the model and the arena: tokens in the vocabulary,
-/// a block table covering `start_pos + tokens` positions with pages inside the arena, an
+/// positions within the context length, a block table covering `start_pos + tokens` positions with pages inside the arena, an
 /// adapter of the model's shape, and no page both written by one block and used by another.
 pub(crate) fn check_batch(
     config: &CpuModelConfig,
@@ -69,6 +69,13 @@ impl<'a> SeqPages<'a> {
             .ok_or(CpuError::Config {
                 reason: format!("sequence {seq}: start_pos overflows"),
             })?;
+        if positions > config.context_len {
+            return Err(CpuError::ContextTooLong {
+                seq,
+                positions,
+                context_len: config.context_len,
+            });
+        }
         let needed = positions.div_ceil(block_tokens);
         let table = self
             .block_table

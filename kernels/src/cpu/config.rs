@@ -1,9 +1,14 @@
 //! The shape of the CPU model and the sizes derived from it.
 
 use super::error::{CpuError, Result};
-use crate::model::ModelSpec;
+use crate::model::{LoraTarget, ModelSpec};
 
-/// Shape of the small Llama-shaped model the CPU backend runs. All widths are counts of `f32`.
+/// Positions the random model accepts: it was never trained, so this is only a bound that keeps
+/// a runaway sequence from growing without limit.
+pub const RANDOM_CONTEXT_LEN: usize = 1 << 17;
+
+/// Shape of the Llama-family model the CPU backend runs: the built-in random one or a real
+/// checkpoint's ([`CpuModelConfig::from_llama`]). All widths are counts of `f32`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CpuModelConfig {
     /// Decoder layers.
@@ -24,6 +29,12 @@ pub struct CpuModelConfig {
     pub rope_theta: f32,
     /// RMSNorm epsilon.
     pub rms_eps: f32,
+    /// Positions a sequence may reach (`start_pos + tokens`); a pass beyond it is refused.
+    pub context_len: usize,
+    /// Whether the LM head is the embedding matrix (checkpoints with `tie_word_embeddings`).
+    pub tied_embeddings: bool,
+    /// The model's name, for reports and as PEFT's `base_model_name_or_path`.
+    pub name: String,
 }
 
 impl Default for CpuModelConfig {
@@ -40,6 +51,9 @@ impl Default for CpuModelConfig {
             vocab: 1024,
             rope_theta: 10_000.0,
             rms_eps: 1e-5,
+            context_len: RANDOM_CONTEXT_LEN,
+            tied_embeddings: false,
+            name: "cpu-random".to_string(),
         }
     }
 }
@@ -63,6 +77,26 @@ impl CpuModelConfig {
             ffn: 128,
             vocab: 256,
             ..CpuModelConfig::default()
+        }
+    }
+
+    /// SmolLM2-135M's shape (30 layers, hidden 576, 9 heads and 3 KV heads of 64, FFN 1536,
+    /// vocabulary 49,152, RoPE base 100,000, tied embeddings, context 8,192): what the
+    /// benchmarks and the real-shape tests run with random weights when the file is absent.
+    pub fn smollm2_135m() -> Self {
+        CpuModelConfig {
+            layers: 30,
+            hidden: 576,
+            heads: 9,
+            kv_heads: 3,
+            head_dim: 64,
+            ffn: 1536,
+            vocab: 49_152,
+            rope_theta: 100_000.0,
+            rms_eps: 1e-5,
+            context_len: 8192,
+            tied_embeddings: true,
+            name: "SmolLM2-135M-Instruct".to_string(),
         }
     }
 
@@ -97,6 +131,9 @@ impl CpuModelConfig {
         }
         if !(self.rms_eps.is_finite() && self.rms_eps > 0.0) {
             return Err(invalid("rms_eps must be finite and positive"));
+        }
+        if self.context_len == 0 {
+            return Err(invalid("context_len must be positive"));
         }
         Ok(())
     }
@@ -142,11 +179,22 @@ impl CpuModelConfig {
         ]
     }
 
+    /// `(input, output)` widths of one projection (any of the seven a LoRA adapter can target).
+    pub fn projection_dims(&self, target: LoraTarget) -> (usize, usize) {
+        match target {
+            LoraTarget::Q => (self.hidden, self.q_dim()),
+            LoraTarget::K | LoraTarget::V => (self.hidden, self.kv_dim()),
+            LoraTarget::O => (self.q_dim(), self.hidden),
+            LoraTarget::Gate | LoraTarget::Up => (self.hidden, self.ffn),
+            LoraTarget::Down => (self.ffn, self.hidden),
+        }
+    }
+
     /// The same shape as a [`ModelSpec`] (f32, one GPU), for the cost model and page planner.
     pub fn model_spec(&self) -> ModelSpec {
         let narrow = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
         let mut spec = ModelSpec {
-            name: "cpu-random".to_string(),
+            name: self.name.clone(),
             layers: narrow(self.layers),
             hidden_size: narrow(self.hidden),
             attention_heads: narrow(self.heads),

@@ -72,6 +72,23 @@ pub enum CpuError {
         /// The sequence (possibly the same one, at another block) that also uses it.
         other: usize,
     },
+    /// A pass would take a sequence past the model's context length.
+    #[error("sequence {seq}: {positions} positions exceed the context length {context_len}")]
+    ContextTooLong {
+        /// Index of the sequence in the batch.
+        seq: usize,
+        /// Positions after the pass (`start_pos + tokens`).
+        positions: usize,
+        /// The model's context length.
+        context_len: usize,
+    },
+    /// A checkpoint could not be read, or one of its tensors is missing or not the shape the
+    /// model's configuration needs.
+    #[error("checkpoint: {reason}")]
+    Checkpoint {
+        /// What is wrong, naming the file or the tensor.
+        reason: String,
+    },
     /// A LoRA adapter does not fit this model.
     #[error("LoRA adapter does not fit the model: {reason}")]
     LoraShape {

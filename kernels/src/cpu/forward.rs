@@ -1,12 +1,16 @@
 //! The forward pass over a ragged batch: every sequence's new tokens go through the
-//! projections together, each with its own adapter, and each attends to its own pages.
+//! projections together (one pass over each weight matrix), each with its own adapter, and
+//! each attends to its own pages.
 
+use super::attention::{AttnScratch, SeqKv, attend_seq};
 use super::check::check_batch;
 use super::error::Result;
+use super::gemm::{matmul, matmul_t};
 use super::kv::{KvArena, KvLayout};
 use super::lora::CpuLora;
-use super::ops::{RopeTable, attend, matmul, matmul_acc, rms_norm, swiglu};
-use super::weights::CpuModel;
+use super::ops::{RopeTable, rms_norm_into, swiglu};
+use super::weights::{CpuModel, Matrix};
+use crate::model::LoraTarget;
 
 /// One sequence of a batch: new tokens at positions `start_pos..start_pos + tokens.len()`.
 #[derive(Clone, Copy, Debug)]
@@ -19,7 +23,7 @@ pub struct SeqInput<'a> {
     pub block_table: &'a [u32],
     /// Positions already cached in the pages.
     pub start_pos: usize,
-    /// The adapter applied to q, k, v, o, or none for the base model.
+    /// The adapter applied to the projections it targets, or none for the base model.
     pub lora: Option<&'a CpuLora>,
 }
 
@@ -35,6 +39,21 @@ impl Batch<'_, '_> {
     fn rows(&self, seq: usize) -> std::ops::Range<usize> {
         self.row_start[seq]..self.row_start[seq + 1]
     }
+}
+
+/// Activations of one pass, allocated once and reused by every layer.
+#[derive(Default)]
+struct Scratch {
+    h: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    attn: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    /// `x · A` of one sequence's LoRA term.
+    lora: Vec<f32>,
+    attention: AttnScratch,
 }
 
 impl CpuModel {
@@ -102,7 +121,7 @@ impl CpuModel {
             positions.extend(s.start_pos..s.start_pos + s.tokens.len());
             row_start.push(positions.len());
             for &t in s.tokens {
-                x.extend_from_slice(&self.embed[t as usize * c.hidden..][..c.hidden]);
+                x.extend_from_slice(self.embed.row(t as usize));
             }
         }
         let batch = Batch {
@@ -110,8 +129,9 @@ impl CpuModel {
             row_start,
             rope: RopeTable::new(c.head_dim, c.rope_theta, positions),
         };
+        let mut scratch = Scratch::default();
         for layer in 0..c.layers {
-            self.layer(layer, &batch, &layout, arena, &mut x);
+            self.layer(layer, &batch, &layout, arena, &mut x, &mut scratch);
         }
         Ok(self.logits(&batch, &x, all))
     }
@@ -124,116 +144,184 @@ impl CpuModel {
         layout: &KvLayout,
         arena: &mut KvArena,
         x: &mut [f32],
+        s: &mut Scratch,
     ) {
         let c = &self.config;
         let w = &self.layers[layer];
-        let h = rms_norm(x, &w.attn_norm, c.rms_eps);
         let rows = x.len() / c.hidden;
-        let mut q = vec![0.0; rows * c.q_dim()];
-        let mut k = vec![0.0; rows * c.kv_dim()];
-        let mut v = vec![0.0; rows * c.kv_dim()];
-        for (target, out) in [&mut q, &mut k, &mut v].into_iter().enumerate() {
-            self.project(layer, target, batch, &h, out);
-        }
+        let fit = |buf: &mut Vec<f32>, width: usize| buf.resize(rows * width, 0.0);
+        fit(&mut s.h, c.hidden);
+        rms_norm_into(x, &w.attn_norm, c.rms_eps, &mut s.h);
+        let [wq, wk, wv, wo] = &w.attn;
+        fit(&mut s.q, c.q_dim());
+        fit(&mut s.k, c.kv_dim());
+        fit(&mut s.v, c.kv_dim());
+        self.project(
+            layer,
+            LoraTarget::Q,
+            wq,
+            batch,
+            &s.h,
+            &mut s.q,
+            false,
+            &mut s.lora,
+        );
+        self.project(
+            layer,
+            LoraTarget::K,
+            wk,
+            batch,
+            &s.h,
+            &mut s.k,
+            false,
+            &mut s.lora,
+        );
+        self.project(
+            layer,
+            LoraTarget::V,
+            wv,
+            batch,
+            &s.h,
+            &mut s.v,
+            false,
+            &mut s.lora,
+        );
         for r in 0..rows {
-            batch.rope.apply(r, &mut q[r * c.q_dim()..][..c.q_dim()]);
-            batch.rope.apply(r, &mut k[r * c.kv_dim()..][..c.kv_dim()]);
+            batch.rope.apply(r, &mut s.q[r * c.q_dim()..][..c.q_dim()]);
+            batch
+                .rope
+                .apply(r, &mut s.k[r * c.kv_dim()..][..c.kv_dim()]);
         }
-        write_kv(layer, batch, layout, arena, &k, &v);
-        let attn = self.attention(layer, batch, layout, arena, &q);
-        self.project(layer, 3, batch, &attn, x);
-        let h = rms_norm(x, &w.ffn_norm, c.rms_eps);
-        let mut gate = matmul(&h, &w.gate, c.hidden, c.ffn);
-        let up = matmul(&h, &w.up, c.hidden, c.ffn);
-        swiglu(&mut gate, &up);
-        matmul_acc(&gate, &w.down, x, c.ffn, c.hidden);
+        write_kv(layer, batch, layout, arena, &s.k, &s.v);
+        fit(&mut s.attn, c.q_dim());
+        for (i, seq) in batch.seqs.iter().enumerate() {
+            let r = batch.rows(i);
+            let kv = SeqKv {
+                table: seq.block_table,
+                start_pos: seq.start_pos,
+            };
+            let (q, out) = (&s.q[r.start * c.q_dim()..r.end * c.q_dim()], &mut s.attn);
+            let out = &mut out[r.start * c.q_dim()..r.end * c.q_dim()];
+            attend_seq(
+                c,
+                layout,
+                arena.data(),
+                &kv,
+                layer,
+                q,
+                out,
+                &mut s.attention,
+            );
+        }
+        self.project(
+            layer,
+            LoraTarget::O,
+            wo,
+            batch,
+            &s.attn,
+            x,
+            true,
+            &mut s.lora,
+        );
+        rms_norm_into(x, &w.ffn_norm, c.rms_eps, &mut s.h);
+        fit(&mut s.gate, c.ffn);
+        fit(&mut s.up, c.ffn);
+        self.project(
+            layer,
+            LoraTarget::Gate,
+            &w.gate,
+            batch,
+            &s.h,
+            &mut s.gate,
+            false,
+            &mut s.lora,
+        );
+        self.project(
+            layer,
+            LoraTarget::Up,
+            &w.up,
+            batch,
+            &s.h,
+            &mut s.up,
+            false,
+            &mut s.lora,
+        );
+        swiglu(&mut s.gate, &s.up);
+        self.project(
+            layer,
+            LoraTarget::Down,
+            &w.down,
+            batch,
+            &s.gate,
+            x,
+            true,
+            &mut s.lora,
+        );
     }
 
-    /// `out += input · W + input · A · B · scale` for attention projection `target`
-    /// (0 = q, 1 = k, 2 = v, 3 = o), the LoRA term per sequence with that sequence's adapter.
+    /// `out (+)= input · Wᵀ + input · A · B · scale` for projection `target`: one product over
+    /// all rows of the batch for the base weight, then each sequence's LoRA term with its own
+    /// adapter. `lora` is scratch.
+    #[allow(clippy::too_many_arguments)]
     fn project(
         &self,
         layer: usize,
-        target: usize,
+        target: LoraTarget,
+        w: &Matrix,
         batch: &Batch<'_, '_>,
         input: &[f32],
         out: &mut [f32],
+        accumulate: bool,
+        lora: &mut Vec<f32>,
     ) {
-        let (inner, cols) = self.config.attention_dims()[target];
-        matmul_acc(input, &self.layers[layer].attn[target], out, inner, cols);
+        let (inner, cols) = (w.cols, w.rows);
+        matmul_t(input, w.as_slice(), out, inner, cols, accumulate);
         for (s, seq) in batch.seqs.iter().enumerate() {
-            let Some(lora) = seq.lora else { continue };
-            let Some(pair) = lora.layer(layer).map(|p| &p[target]) else {
+            let Some(adapter) = seq.lora else { continue };
+            let Some(pair) = adapter.pair(layer, target) else {
                 continue;
             };
-            let rows = batch.rows(s);
-            let mut down = matmul(
-                &input[rows.start * inner..rows.end * inner],
-                &pair.a,
-                inner,
-                lora.rank(),
-            );
-            down.iter_mut().for_each(|d| *d *= lora.scale());
-            matmul_acc(
-                &down,
-                &pair.b,
-                &mut out[rows.start * cols..rows.end * cols],
-                lora.rank(),
-                cols,
-            );
+            let (rows, rank) = (batch.rows(s), adapter.rank());
+            lora.resize(rows.len() * rank, 0.0);
+            let x = &input[rows.start * inner..rows.end * inner];
+            matmul(x, &pair.a, lora, inner, rank, adapter.scale(), false);
+            let dst = &mut out[rows.start * cols..rows.end * cols];
+            matmul(lora, &pair.b, dst, rank, cols, 1.0, true);
         }
     }
 
-    /// Causal GQA attention of every new row over its own sequence's pages.
-    fn attention(
-        &self,
-        layer: usize,
-        batch: &Batch<'_, '_>,
-        layout: &KvLayout,
-        arena: &KvArena,
-        q: &[f32],
-    ) -> Vec<f32> {
-        let c = &self.config;
-        let (hd, data) = (c.head_dim, arena.data());
-        let mut out = vec![0.0; q.len()];
-        let mut scores = Vec::new();
-        for (s, seq) in batch.seqs.iter().enumerate() {
-            let table = seq.block_table;
-            for (t, r) in batch.rows(s).enumerate() {
-                let len = seq.start_pos + t + 1;
-                for head in 0..c.heads {
-                    let g = c.kv_head_of(head) * hd;
-                    let at = |which: usize| {
-                        move |pos: usize| &data[layout.offset(table, layer, which, pos) + g..][..hd]
-                    };
-                    let base = r * c.q_dim() + head * hd;
-                    attend(
-                        &q[base..][..hd],
-                        len,
-                        at(0),
-                        at(1),
-                        &mut scores,
-                        &mut out[base..][..hd],
-                    );
-                }
-            }
-        }
-        out
-    }
-
-    /// Final norm and LM head of the last row of each sequence (or of every row).
+    /// Final norm and LM head of the last row of each sequence (or of every row), all in one
+    /// product over the head's weights.
     fn logits(&self, batch: &Batch<'_, '_>, x: &[f32], all: bool) -> Vec<Vec<f32>> {
         let c = &self.config;
-        (0..batch.seqs.len())
+        let picked: Vec<std::ops::Range<usize>> = (0..batch.seqs.len())
             .map(|s| {
                 let rows = batch.rows(s);
-                let first = if all { rows.start } else { rows.end - 1 };
-                let h = rms_norm(
-                    &x[first * c.hidden..rows.end * c.hidden],
-                    &self.final_norm,
-                    c.rms_eps,
-                );
-                matmul(&h, &self.lm_head, c.hidden, c.vocab)
+                if all { rows } else { rows.end - 1..rows.end }
+            })
+            .collect();
+        let mut h = Vec::new();
+        for rows in &picked {
+            h.extend_from_slice(&x[rows.start * c.hidden..rows.end * c.hidden]);
+        }
+        let normed = h.clone();
+        rms_norm_into(&normed, &self.final_norm, c.rms_eps, &mut h);
+        let mut logits = vec![0.0; h.len() / c.hidden * c.vocab];
+        matmul_t(
+            &h,
+            self.lm_head.as_slice(),
+            &mut logits,
+            c.hidden,
+            c.vocab,
+            false,
+        );
+        let mut start = 0;
+        picked
+            .iter()
+            .map(|rows| {
+                let n = rows.len() * c.vocab;
+                start += n;
+                logits[start - n..start].to_vec()
             })
             .collect()
     }

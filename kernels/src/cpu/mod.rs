@@ -43,20 +43,25 @@
 //! prefix). Nothing in a page records which adapter produced it: that is the caller's (the
 //! dependency tree's) job, and `tests/cpu_model.rs` shows what goes wrong without it.
 
+mod attention;
 pub(crate) mod check;
 mod config;
 mod error;
 mod forward;
+mod fresh;
+mod from_checkpoint;
 mod from_peft;
+pub mod gemm;
 mod init;
 mod kv;
 mod lora;
 pub mod ops;
 mod weights;
 
-pub use config::CpuModelConfig;
+pub use config::{CpuModelConfig, RANDOM_CONTEXT_LEN};
 pub use error::{CpuError, Result};
 pub use forward::SeqInput;
+pub use fresh::FRESH_BLOCK_TOKENS;
 pub use kv::KvArena;
-pub use lora::{CpuLora, LoraPair};
+pub use lora::{CpuLora, LayerPairs, LoraPair};
 pub use weights::CpuModel;

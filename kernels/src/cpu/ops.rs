@@ -1,72 +1,96 @@
-//! The arithmetic of the forward pass on row-major `f32` slices: matmul, RMSNorm, SwiGLU,
-//! RoPE and one head's attention. Plain loops in an order the compiler vectorises; no BLAS.
+//! The element-wise arithmetic of the forward pass on row-major `f32` slices: RMSNorm, SwiGLU,
+//! softmax, RoPE, and one head's attention as a plain reference. Loops are written so the
+//! compiler vectorises them (lane-wise partial sums, a branch-free `exp`); the matrix products
+//! are in [`super::gemm`].
 
-/// Rows of `x` processed together by [`matmul_acc`]: their output rows stay in cache while one
-/// row of the weight streams past them.
-const ROW_TILE: usize = 8;
+/// Lanes of the partial sums in [`sum`] and [`dot`]: wide enough for one AVX-512 register.
+const LANES: usize = 16;
 
-/// `out += x · w` with `x` of `rows × inner`, `w` of `inner × cols` and `out` of
-/// `rows × cols`, all row-major. Each output element sums over `inner` in index order whatever
-/// the number of rows, so a row's result does not depend on the rows batched with it.
-pub fn matmul_acc(x: &[f32], w: &[f32], out: &mut [f32], inner: usize, cols: usize) {
-    debug_assert_eq!(w.len(), inner * cols);
-    debug_assert_eq!(x.len() / inner, out.len() / cols);
-    for (x_tile, out_tile) in x
-        .chunks(ROW_TILE * inner)
-        .zip(out.chunks_mut(ROW_TILE * cols))
-    {
-        for (k, w_row) in w.chunks_exact(cols).enumerate() {
-            for (x_row, out_row) in x_tile
-                .chunks_exact(inner)
-                .zip(out_tile.chunks_exact_mut(cols))
-            {
-                let a = x_row[k];
-                for (o, wv) in out_row.iter_mut().zip(w_row) {
-                    *o += a * wv;
-                }
-            }
+/// `Σ f(a[i], b[i])` in [`LANES`] interleaved partial sums (vectorisable, unlike a strict
+/// left-to-right sum), then added up.
+#[inline(always)]
+fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (a_main, a_tail) = a.split_at(a.len() - a.len() % LANES);
+    for (ca, cb) in a_main.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+        for ((s, x), y) in acc.iter_mut().zip(ca).zip(cb) {
+            *s += f(*x, *y);
         }
     }
+    let tail: f32 = a_tail
+        .iter()
+        .zip(&b[a_main.len()..])
+        .map(|(x, y)| f(*x, *y))
+        .sum();
+    acc.iter().sum::<f32>() + tail
 }
 
-/// `x · w` into a fresh `rows × cols` buffer.
-pub fn matmul(x: &[f32], w: &[f32], inner: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; x.len() / inner * cols];
-    matmul_acc(x, w, &mut out, inner, cols);
-    out
+/// Sum of the values.
+pub fn sum(x: &[f32]) -> f32 {
+    lane_sum(x, x, |v, _| v)
 }
 
-/// RMSNorm of each row of `x` (width `weight.len()`) times `weight`, into a fresh buffer.
-pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32) -> Vec<f32> {
+/// Dot product.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    lane_sum(a, b, |x, y| x * y)
+}
+
+/// `eˣ` to within a few ulp for every finite `x` (0 … 1.2e-38 below −87.3, and the largest
+/// finite power near 88.3 above), NaN for NaN. Branch-free, so loops over it vectorise: range
+/// reduction `x = n·ln 2 + r`, Cephes' degree-6 polynomial for `eʳ`, `2ⁿ` built from bits.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const ROUND: f32 = 12_582_912.0; // 1.5 · 2²³: adding it rounds to an integer.
+    let x = x.clamp(-87.3, 88.3);
+    let shifted = x * std::f32::consts::LOG2_E + ROUND;
+    let n = shifted - ROUND;
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 0.166_666_65;
+    p = p * r + 0.5;
+    let y = p * r * r + r + 1.0;
+    let n_int = shifted.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
+    y * f32::from_bits(((n_int + 127) as u32) << 23)
+}
+
+/// RMSNorm of each row of `x` (width `weight.len()`) times `weight`, into `out`.
+pub fn rms_norm_into(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     let width = weight.len();
-    let mut out = vec![0.0; x.len()];
     for (row, out_row) in x.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
-        let mean_sq = row.iter().map(|v| v * v).sum::<f32>() / width as f32;
-        let inv = 1.0 / (mean_sq + eps).sqrt();
+        let inv = 1.0 / (dot(row, row) / width as f32 + eps).sqrt();
         for ((o, v), g) in out_row.iter_mut().zip(row).zip(weight) {
             *o = v * inv * g;
         }
     }
+}
+
+/// RMSNorm into a fresh buffer (see [`rms_norm_into`]).
+pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    rms_norm_into(x, weight, eps, &mut out);
     out
 }
 
 /// SwiGLU: `gate ← silu(gate) × up`, element-wise.
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
     for (g, u) in gate.iter_mut().zip(up) {
-        *g = *g / (1.0 + (-*g).exp()) * u;
+        *g = *g / (1.0 + exp(-*g)) * u;
     }
 }
 
 /// Softmax of `x` in place (max-subtracted, so large scores do not overflow).
 pub fn softmax(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
     for v in x.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
+        *v = exp(*v - max);
     }
+    let inv = 1.0 / sum(x);
     for v in x.iter_mut() {
-        *v /= sum;
+        *v *= inv;
     }
 }
 
@@ -115,9 +139,10 @@ impl RopeTable {
     }
 }
 
-/// One head of causal attention: `out = softmax(q·kᵢ / √d) · vᵢ` over positions `0..len`,
-/// with `key(i)` and `value(i)` giving position `i`'s head vectors (from pages, in the model).
-/// `scores` is scratch space.
+/// One head of causal attention, the plain way: `out = softmax(q·kᵢ / √d) · vᵢ` over positions
+/// `0..len`, with `key(i)` and `value(i)` giving position `i`'s head vectors. The model runs
+/// the same arithmetic as matrix products ([`super::attention`]); this is the reference the
+/// tests hold them to. `scores` is scratch space.
 pub fn attend<'a>(
     q: &[f32],
     len: usize,
@@ -138,7 +163,38 @@ pub fn attend<'a>(
     }
 }
 
-/// Dot product.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_is_within_a_few_ulp() {
+        let mut worst = 0f64;
+        for i in -8700..=8830 {
+            let x = i as f32 * 0.01;
+            let want = f64::from(x).exp();
+            worst = worst.max((f64::from(exp(x)) - want).abs() / want);
+        }
+        assert!(worst < 5e-7, "relative error {worst}");
+        assert_eq!(exp(0.0), 1.0);
+        assert!(exp(f32::NEG_INFINITY) < 1e-37);
+        assert!(exp(f32::INFINITY).is_finite());
+        assert!(exp(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn lane_sums_cover_the_tail() {
+        let x: Vec<f32> = (0..37).map(|i| i as f32).collect();
+        assert_eq!(sum(&x), 666.0);
+        assert_eq!(dot(&x, &x), (0..37).map(|i| (i * i) as f32).sum::<f32>());
+        assert_eq!(sum(&[]), 0.0);
+    }
+
+    #[test]
+    fn softmax_sums_to_one() {
+        let mut x = vec![1000.0, 1001.0, -5.0, 0.0];
+        softmax(&mut x);
+        assert!((sum(&x) - 1.0).abs() < 1e-6);
+        assert!(x[1] > x[0] && x[0] > x[3]);
+    }
 }

@@ -2,6 +2,9 @@
 //! [`crate::peft`] (targets q, k, v, o): what the LoRA kernels read from pool pages.
 
 use crate::cpu::{CpuLora, CpuModelConfig};
+use crate::model::LoraTarget;
+
+const ATTENTION: [LoraTarget; 4] = [LoraTarget::Q, LoraTarget::K, LoraTarget::V, LoraTarget::O];
 
 /// Offsets inside one rank slice of the stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,13 +67,16 @@ pub fn lora_stream(
     let mut stream = Vec::with_capacity(layout.pages(page_floats) * page_floats);
     for j in 0..rank {
         for layer in 0..config.layers {
-            let Some(pairs) = lora.layer(layer) else {
-                continue;
-            };
-            for (pair, (input, output)) in pairs.iter().zip(config.attention_dims()) {
-                // `a` is input × rank: A[j, i] = a[i·rank + j]; `b` is rank × output.
-                stream.extend((0..input).map(|i| pair.a[i * rank + j]));
-                stream.extend_from_slice(&pair.b[j * output..(j + 1) * output]);
+            for (t, (input, output)) in ATTENTION.into_iter().zip(config.attention_dims()) {
+                // `a` is input × rank: A[j, i] = a[i·rank + j]; `b` is rank × output. A
+                // projection the adapter leaves out is zeros.
+                match lora.pair(layer, t) {
+                    Some(pair) => {
+                        stream.extend((0..input).map(|i| pair.a[i * rank + j]));
+                        stream.extend_from_slice(&pair.b[j * output..(j + 1) * output]);
+                    }
+                    None => stream.resize(stream.len() + input + output, 0.0),
+                }
             }
         }
     }
@@ -101,7 +107,7 @@ mod tests {
         assert!(stream.len() >= layout.total_floats());
         for layer in 0..config.layers {
             for (t, (input, output)) in config.attention_dims().into_iter().enumerate() {
-                let pair = &lora.layer(layer).unwrap()[t];
+                let pair = lora.pair(layer, ATTENTION[t]).unwrap();
                 for j in 0..3 {
                     let a = j * layout.slice_floats + layout.a_offset(layer, t);
                     let b = j * layout.slice_floats + layout.b_offset(layer, t);

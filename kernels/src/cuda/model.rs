@@ -7,6 +7,7 @@ use super::error::{Result, driver, invalid};
 use super::lora_pages::{LoraStreamLayout, lora_stream};
 use super::pool::DevicePagePool;
 use crate::cpu::{CpuLora, CpuModel, CpuModelConfig};
+use crate::model::LoraTargets;
 
 /// How the GEMM weights (q, k, v, o, gate, up, down, LM head) are stored on the device. The
 /// embeddings, the norms, the adapters, the KV pages and every activation stay fp32.
@@ -97,22 +98,22 @@ impl CudaModel {
                 Ok(DeviceLayer {
                     attn_norm: up(&w.attn_norm)?,
                     attn: [
-                        weight(&w.attn[0])?,
-                        weight(&w.attn[1])?,
-                        weight(&w.attn[2])?,
-                        weight(&w.attn[3])?,
+                        weight(&w.attn[0].to_input_major())?,
+                        weight(&w.attn[1].to_input_major())?,
+                        weight(&w.attn[2].to_input_major())?,
+                        weight(&w.attn[3].to_input_major())?,
                     ],
                     ffn_norm: up(&w.ffn_norm)?,
-                    gate: weight(&w.gate)?,
-                    up: weight(&w.up)?,
-                    down: weight(&w.down)?,
+                    gate: weight(&w.gate.to_input_major())?,
+                    up: weight(&w.up.to_input_major())?,
+                    down: weight(&w.down.to_input_major())?,
                 })
             })
             .collect::<Result<_>>()?;
         let model = CudaModel {
-            embed: up(&cpu.embed)?,
+            embed: up(&cpu.embed.as_slice().to_vec())?,
             final_norm: up(&cpu.final_norm)?,
-            lm_head: weight(&cpu.lm_head)?,
+            lm_head: weight(&cpu.lm_head.to_input_major())?,
             layers,
             kernels,
             config: c,
@@ -147,6 +148,16 @@ impl CudaModel {
         lora: &CpuLora,
         pages: &[u32],
     ) -> Result<DeviceLora> {
+        if let Some(t) = lora
+            .targets()
+            .iter()
+            .find(|t| !LoraTargets::ATTENTION.contains(*t))
+        {
+            return Err(invalid(format!(
+                "the CUDA kernels adapt q, k, v and o only; the adapter also targets {}",
+                t.name()
+            )));
+        }
         let pf = pool.page_floats();
         let (layout, stream) = lora_stream(&self.config, lora, pf);
         if pages.len() != layout.pages(pf) {

@@ -115,6 +115,19 @@ impl SourceAdapter {
         if shape.dtype == WeightDtype::F32 && shape.targets == LoraTargets::ATTENTION {
             return Ok(self.clone());
         }
+        if let Some(t) = shape
+            .targets
+            .iter()
+            .find(|t| !LoraTargets::ATTENTION.contains(*t))
+        {
+            return Err(RealError::Adapter {
+                name: self.name.clone(),
+                source: Box::new(PeftError::Paging(format!(
+                    "the CUDA kernels adapt q, k, v and o only; the adapter also targets {}",
+                    t.name()
+                ))),
+            });
+        }
         let original = self
             .paged
             .to_adapter()
@@ -207,15 +220,17 @@ mod tests {
         let source = Arc::new(SourceAdapter::from_adapter(&c, "qv", &adapter, page_bytes).unwrap());
         let cuda = source.for_cuda(&c, page_bytes).unwrap();
         assert_pages_are_the_kernel_stream(&c, &cuda);
-        // Same weights: the CPU view of both is identical.
+        // Same weights: the CPU view of both is identical, a projection the source leaves
+        // out being zeros in the kernels' stream.
         assert_eq!(source.lora.scale(), cuda.lora.scale());
         assert_eq!(source.lora.rank(), cuda.lora.rank());
         for layer in 0..c.layers {
-            let (a, b) = (source.lora.layer(layer), cuda.lora.layer(layer));
-            assert_eq!(a.map(|p| p.len()), b.map(|p| p.len()));
-            for (x, y) in a.unwrap().iter().zip(b.unwrap()) {
-                assert_eq!(x.a, y.a);
-                assert_eq!(x.b, y.b);
+            for t in [LoraTarget::Q, LoraTarget::K, LoraTarget::V, LoraTarget::O] {
+                let b = cuda.lora.pair(layer, t).expect("all four in the stream");
+                match source.lora.pair(layer, t) {
+                    Some(a) => assert_eq!(a, b),
+                    None => assert!(b.a.iter().chain(&b.b).all(|v| *v == 0.0)),
+                }
             }
         }
     }
