@@ -2,6 +2,7 @@
 
 pub mod engine;
 pub mod io;
+pub mod online;
 pub mod outcome;
 pub mod real;
 pub mod sim;
