@@ -186,19 +186,13 @@ impl Tree {
 
     pub(crate) fn touch_one(&mut self, slot: u32, now_ns: u64) {
         let half_lives = now_ns as f64 / self.config.visit_half_life_ns as f64;
-        let tier = self.nodes[slot as usize].tier;
-        let indexed = self.nodes[slot as usize].flight.is_none();
-        if indexed {
-            self.rank_remove(slot, tier);
-        }
+        let indexed = self.rank_reindex_before(slot);
         let node = &mut self.nodes[slot as usize];
         // frequency(now) = 2^(ref - now/h); one more visit adds 1.
         let before = (f64::from(node.frequency_log2_ref) - half_lives).exp2();
         node.frequency_log2_ref = ((before + 1.0).log2() + half_lives) as f32;
         node.visits = node.visits.saturating_add(1);
         node.last_use_ns = node.last_use_ns.max(now_ns);
-        if indexed {
-            self.rank_insert(slot, tier);
-        }
+        self.rank_reindex_after(slot, indexed);
     }
 }

@@ -132,6 +132,8 @@ pub struct Tree {
     pub(crate) used_by_kind: [[u32; 2]; 3],
     /// Resident nodes per tier and kind, ordered by rank key (see `rank.rs`).
     pub(crate) ranked: rank::RankSets,
+    /// Swap-out candidates, ordered by rank key (see `rank.rs`).
+    pub(crate) swap_out: rank::SwapOutSets,
     pub(crate) scratch: Vec<u32>,
 }
 
@@ -177,6 +179,7 @@ impl Tree {
             released: Rc::new(RefCell::new(Vec::with_capacity(config.max_pins as usize))),
             used_by_kind: [[0; 2]; 3],
             ranked: Default::default(),
+            swap_out: Default::default(),
             scratch: Vec::with_capacity(max_nodes.min(1 << 20)),
             config,
         })
@@ -307,6 +310,8 @@ impl Tree {
             self.nodes[parent as usize].hbm_children += 1;
         }
         self.add_resident(slot, tier);
+        self.sync_swap_out(slot);
+        self.sync_swap_out(parent);
         slot
     }
 

@@ -40,6 +40,10 @@ pub enum RankKey {
 /// The ordered sets: `[tier][kind]`, kind 0 for LoRA, 1 for KV.
 pub(crate) type RankSets = [[BTreeSet<u64>; 2]; 3];
 
+/// The swap-out candidates, exactly, by kind: most HBM nodes are interior or pinned, so
+/// passing over them lazily would cost a scan whenever fewer than `k` qualify.
+pub(crate) type SwapOutSets = [BTreeSet<u64>; 2];
+
 /// An `f32` mapped to a `u32` with the same order as `f32::total_cmp`.
 fn ordered_bits(key: f32) -> u32 {
     let bits = key.to_bits();
@@ -50,7 +54,7 @@ fn ordered_bits(key: f32) -> u32 {
     }
 }
 
-fn entry(key: f32, slot: u32) -> u64 {
+pub(crate) fn entry(key: f32, slot: u32) -> u64 {
     u64::from(ordered_bits(key)) << 32 | u64::from(slot)
 }
 
@@ -101,6 +105,60 @@ impl Tree {
         debug_assert!(removed, "node {slot} missing from its rank set");
     }
 
+    /// Whether `slot` is a swap-out candidate now (see [`Candidates::SwapOut`]).
+    fn swaps_out(&self, slot: u32) -> bool {
+        let node = &self.nodes[slot as usize];
+        node.kind != NodeKind::Root
+            && node.tier == Tier::Hbm
+            && self.qualifies(Candidates::SwapOut, slot)
+    }
+
+    /// Puts `slot` in the swap-out set or takes it out, as its state now says. Called wherever
+    /// a node's tier, flight, pins or HBM children change.
+    pub(crate) fn sync_swap_out(&mut self, slot: u32) {
+        let want = self.swaps_out(slot);
+        let node = &self.nodes[slot as usize];
+        if want == node.swap_out {
+            return;
+        }
+        let (kind, e) = (node.kind, entry(self.rank_key_of(node), slot));
+        let set = &mut self.swap_out[kind_slot(kind)];
+        if want {
+            set.insert(e);
+        } else {
+            set.remove(&e);
+        }
+        self.nodes[slot as usize].swap_out = want;
+    }
+
+    /// Takes a node whose statistics are about to change out of the sets it is in; returns
+    /// what [`Tree::rank_reindex_after`] needs to put it back.
+    pub(crate) fn rank_reindex_before(&mut self, slot: u32) -> (bool, bool) {
+        let node = &self.nodes[slot as usize];
+        let (kind, tier, key) = (node.kind, node.tier, self.rank_key_of(node));
+        let stable = node.flight.is_none() && kind != NodeKind::Root;
+        let swap_out = node.swap_out;
+        if stable {
+            self.rank_remove_node(kind, key, slot, tier);
+        }
+        if swap_out {
+            self.swap_out[kind_slot(kind)].remove(&entry(key, slot));
+        }
+        (stable, swap_out)
+    }
+
+    /// Puts a node back into the sets under its new key.
+    pub(crate) fn rank_reindex_after(&mut self, slot: u32, (stable, swap_out): (bool, bool)) {
+        let node = &self.nodes[slot as usize];
+        let (kind, tier, e) = (node.kind, node.tier, entry(self.rank_key_of(node), slot));
+        if stable {
+            self.ranked[tier.index()][kind_slot(kind)].insert(e);
+        }
+        if swap_out {
+            self.swap_out[kind_slot(kind)].insert(e);
+        }
+    }
+
     /// The `k` candidates with the lowest `offset(kind, tier) + key`, ascending (ties by slot),
     /// into `out`. `offset` returns `None` for kinds and tiers to leave out. The same result
     /// as [`Tree::lowest`] with that score, without scanning the tier.
@@ -147,7 +205,10 @@ impl Tree {
                 let Some(offset) = offset(kind, tier) else {
                     continue;
                 };
-                let set = &self.ranked[tier.index()][kind_slot(kind)];
+                let set = match which {
+                    Candidates::SwapOut => &self.swap_out[kind_slot(kind)],
+                    _ => &self.ranked[tier.index()][kind_slot(kind)],
+                };
                 let walk: &mut dyn Iterator<Item = &u64> = if highest {
                     &mut set.iter().rev()
                 } else {
@@ -205,6 +266,25 @@ impl Tree {
                 ));
             }
             counts[node.tier.index()][kind_slot(node.kind)] += 1;
+        }
+        for kind in [NodeKind::Lora, NodeKind::Kv] {
+            let set = &self.swap_out[kind_slot(kind)];
+            let mut listed = 0;
+            for (slot, node) in self.nodes.iter().filter(|(_, n)| n.kind == kind) {
+                let want = self.swaps_out(slot as u32);
+                if want != node.swap_out
+                    || want != set.contains(&entry(self.rank_key_of(node), slot as u32))
+                {
+                    return Err(format!("node {slot}: swap-out set membership is off"));
+                }
+                listed += usize::from(want);
+            }
+            if listed != set.len() {
+                return Err(format!(
+                    "the {kind:?} swap-out set holds {} nodes, {listed} qualify",
+                    set.len()
+                ));
+            }
         }
         for tier in Tier::ALL {
             for kind in 0..2 {

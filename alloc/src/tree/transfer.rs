@@ -66,6 +66,8 @@ impl Tree {
         if to == Tier::Hbm {
             self.nodes[parent as usize].hbm_children += 1;
         }
+        self.sync_swap_out(id.key);
+        self.sync_swap_out(parent);
         Ok(Transfer {
             node: id,
             from,
@@ -92,6 +94,8 @@ impl Tree {
         if from == Tier::Hbm {
             self.nodes[parent as usize].hbm_children -= 1;
         }
+        self.sync_swap_out(id.key);
+        self.sync_swap_out(parent);
         Ok(Transfer {
             node: id,
             from,
@@ -116,6 +120,8 @@ impl Tree {
         if to == Tier::Hbm {
             self.nodes[parent as usize].hbm_children -= 1;
         }
+        self.sync_swap_out(id.key);
+        self.sync_swap_out(parent);
         Ok(Transfer {
             node: id,
             from,
