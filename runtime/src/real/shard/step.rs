@@ -88,8 +88,9 @@ impl Shard {
             .iter()
             .map(|r| sampled.get(r).copied().unwrap_or(0))
             .collect();
-        self.engine
-            .handle_step_done(clock.now_ns(), step.id, &out)?;
+        super::timed(&mut self.engine_call_ns_max, || {
+            self.engine.handle_step_done(clock.now_ns(), step.id, &out)
+        })?;
         Ok(())
     }
 }
