@@ -166,6 +166,11 @@ fn run_one(
     summarized.summary.runtime = Some(RuntimeFigures {
         shards: run.per_shard_requests.len() as u32,
         per_shard_requests: run.per_shard_requests.clone(),
+        per_shard_engine_call_ms_max: run
+            .per_shard_engine_call_ns_max
+            .iter()
+            .map(|&ns| ns as f64 / 1e6)
+            .collect(),
         nvme_pages_written: run.io.pages_written,
         nvme_pages_read: run.io.pages_read,
         nvme_write_errors: run.io.write_errors,

@@ -85,6 +85,9 @@ pub struct RuntimeFigures {
     pub shards: u32,
     /// Requests routed to each shard.
     pub per_shard_requests: Vec<u64>,
+    /// The longest wall time one engine call took on each shard, ms.
+    #[serde(default)]
+    pub per_shard_engine_call_ms_max: Vec<f64>,
     /// Pages written to / read back intact from the NVMe page files.
     pub nvme_pages_written: u64,
     /// Pages read back intact.

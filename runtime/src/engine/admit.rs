@@ -52,6 +52,8 @@ impl Engine {
             adapter: new.adapter,
             adapter_ref,
             tokens,
+            keys: Vec::new(),
+            keys_for: None,
             prompt_len,
             max_new,
             generated: 0,
@@ -154,13 +156,18 @@ impl Engine {
         };
         let tokens_end = context as usize;
         let matched = {
-            let r = &self.requests[slot as usize];
-            let tokens = if self.config.knobs.retain_kv {
-                &r.tokens[..tokens_end]
+            let r = &mut self.requests[slot as usize];
+            let end = if self.config.knobs.retain_kv {
+                tokens_end
             } else {
-                &[][..]
+                0
             };
-            self.tree.match_prefix(adapter_ref, tokens, &mut found)
+            if r.keys_for != Some((adapter_ref, end)) {
+                self.tree
+                    .block_keys(adapter_ref, &r.tokens[..end], &mut r.keys);
+                r.keys_for = Some((adapter_ref, end));
+            }
+            self.tree.match_keys(adapter_ref, &r.keys, &mut found)
         };
         if let Err(err) = matched {
             debug_assert!(matches!(err, AllocError::StaleVersion { .. }));

@@ -169,6 +169,7 @@ impl Engine {
         tree_config.enforce_dependency = config.knobs.enforce_dependency;
         tree_config.visit_half_life_ns = config.visit_half_life_ns;
         tree_config.max_pins = 1 << 20;
+        tree_config.rank = Engine::rank_key(&config);
         let mut tree = Tree::new(tree_config)?;
         for (id, adapter) in config.adapters.iter().enumerate() {
             let id = id as u32;

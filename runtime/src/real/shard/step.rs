@@ -101,8 +101,10 @@ impl Shard {
             .iter()
             .map(|r| sampled.get(r).copied().unwrap_or(0))
             .collect();
-        self.engine
-            .handle_step_done_ending(clock.now_ns(), step.id, &out, &ending)?;
+        super::timed(&mut self.engine_call_ns_max, || {
+            self.engine
+                .handle_step_done_ending(clock.now_ns(), step.id, &out, &ending)
+        })?;
         Ok(())
     }
 }
