@@ -52,7 +52,8 @@ pub struct HttpArgs {
     #[arg(long, default_value_t = 60.0, value_name = "SECS")]
     drain: f64,
     /// `--backend http`: start this shell command once per policy (`{policy}` and `{port}`
-    /// replaced, a free port on 127.0.0.1), wait for /health, run, stop it.
+    /// replaced, a free port on 127.0.0.1), wait for /health, run, stop it. Without
+    /// `{policy}` in it, it runs once and the report's column is `server`.
     #[arg(long, value_name = "COMMAND")]
     spawn_server: Option<String>,
     /// `--backend http`: longest wait for a spawned server to answer /health, s.
@@ -128,7 +129,12 @@ pub fn run(mut args: BenchArgs) -> Result<(), HttpBenchError> {
     let Some(url_template) = template else {
         return Err(usage("--backend http needs --url (or --spawn-server)"));
     };
-    if http.spawn_server.is_none() {
+    // One run labelled `server` unless the policies are the spawned server's to choose.
+    if !http
+        .spawn_server
+        .as_ref()
+        .is_some_and(|c| c.contains("{policy}"))
+    {
         plan.policies = vec![SERVER_LABEL];
     }
     let tokenizer = match &http.tokenizer {
@@ -266,6 +272,10 @@ fn run_one(
         for w in &run.warnings {
             eprintln!("warning: {label}: {w}");
         }
+    }
+    if let Some(metrics) = &run.metrics {
+        let name = format!("{policy}.metrics.txt");
+        files::write_file(&plan.out, &name, metrics).map_err(BenchError::from)?;
     }
     let mut s = summarize(&run.result);
     let f = &run.figures;

@@ -105,6 +105,8 @@ pub struct HttpRun {
     pub records: Vec<Record>,
     /// Things the user should know (unlisted model names, uncalibrated prompts, …).
     pub warnings: Vec<String>,
+    /// The server's `GET /metrics` text (Prometheus) at the end of the run, where it has one.
+    pub metrics: Option<String>,
 }
 
 /// Loads a tokenizer from a GGUF file, a `tokenizer.json` or a Hugging Face folder.
@@ -174,7 +176,12 @@ async fn run_async(
         deadline: options.duration + options.drain,
         progress_every: options.progress_every,
     };
-    let sent = schedule::send_all(workload, Rc::new(client), &plan, on_progress).await;
+    let client = Rc::new(client);
+    let sent = schedule::send_all(workload, client.clone(), &plan, on_progress).await;
+    let metrics = match client.call("/metrics", None).await {
+        Ok((status, text)) if status.is_success() => Some(text),
+        _ => None,
+    };
     if sent.filled_answers > 0 {
         warnings.push(format!(
             "{} answers were resent as filler token ids (the server sent no ids and no \
@@ -199,6 +206,7 @@ async fn run_async(
         figures,
         records: sent.records,
         warnings,
+        metrics,
     })
 }
 
