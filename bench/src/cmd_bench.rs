@@ -17,6 +17,7 @@
 //! fit the model, which is only known once it tries.
 
 mod execute;
+mod http;
 mod outputs;
 mod plan;
 
@@ -34,9 +35,10 @@ use fastlibra_runtime::sim::SimError;
 pub struct BenchArgs {
     /// Execution backend: `sim` (the deterministic simulator, virtual time), `cpu` (the real
     /// runtime in wall-clock time: glommio shards, page arenas, an io_uring page file per
-    /// shard, and a small CPU transformer computing every step from the pages) or `cuda` (the
+    /// shard, and a small CPU transformer computing every step from the pages), `cuda` (the
     /// same runtime with each shard's HBM tier, pinned host tier, copy streams and compute on
-    /// a CUDA GPU; see docs/cuda.md).
+    /// a CUDA GPU; see docs/cuda.md) or `http` (an open-loop client of any OpenAI-compatible
+    /// server; see docs/http-bench.md).
     #[arg(long, default_value = "sim", value_name = "NAME")]
     backend: String,
     /// `--backend cuda`: the GPU to use (all shards share it).
@@ -167,6 +169,9 @@ pub struct BenchArgs {
     /// Print only the JSON report to stdout (the files are still written).
     #[arg(long)]
     json: bool,
+    /// The flags of `--backend http` (cmd_bench/http.rs).
+    #[command(flatten)]
+    http: http::HttpArgs,
 }
 
 /// Why a benchmark could not run.
@@ -304,6 +309,16 @@ pub enum BenchError {
 
 /// Runs the benchmark the flags describe.
 pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.backend == "http" {
+        return http::run(args).map_err(Into::into);
+    }
+    if let Some(flag) = args.http.given() {
+        return Err(BenchError::OtherBackend {
+            flag,
+            backends: "http",
+        }
+        .into());
+    }
     let plan = plan::plan(args)?;
     execute::run_plan(&plan).map_err(Into::into)
 }

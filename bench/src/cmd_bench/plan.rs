@@ -19,7 +19,7 @@ use fastlibra_runtime::workload::Workload;
 use super::{BenchArgs, BenchError};
 
 /// The backends `--backend` accepts.
-const BACKENDS: [&str; 3] = ["sim", "cpu", "cuda"];
+const BACKENDS: [&str; 4] = ["sim", "cpu", "cuda", "http"];
 
 /// Default arrival window, s: with the default DGG rate, the three main policies finish in
 /// well under a minute of wall time in a release build on two cores.
@@ -253,7 +253,7 @@ fn cpu_options(
             });
         }
     }
-    if args.backend == "sim" {
+    if args.backend == "sim" || args.backend == "http" {
         let given = [
             ("verify", args.verify),
             ("cores", args.cores.is_some()),
