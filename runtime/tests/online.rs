@@ -310,3 +310,24 @@ fn two_shards_serve_adapters_routed_by_name() {
     let s = wait_idle(rt.as_ref(), 8);
     assert_eq!(s.pages[0].total, 2 * 256, "two shards' HBM");
 }
+
+#[test]
+fn a_stop_token_ends_the_request_early() {
+    let (rt, model) = tiny_runtime(|_| {});
+    let stops = rt.model().tokenizer.eot_tokens().to_vec();
+    let p = prompt(11, 24);
+    let full = direct_greedy(&model, None, &p, 16, &stops);
+    assert!(full.len() > 4, "the model stopped at once: {full:?}");
+    let stop = full[3];
+    let first = full.iter().position(|&t| t == stop).unwrap();
+    let params = SamplingParams {
+        stop_token_ids: vec![stop],
+        ..greedy(16)
+    };
+    let got = generate(rt.as_ref(), request(None, &p, params));
+    assert_eq!(got.tokens, full[..=first].to_vec());
+    assert_eq!(got.finish, Some(FinishReason::Stop));
+    assert_eq!(got.usage.unwrap().completion_tokens as usize, first + 1);
+    let s = wait_idle(rt.as_ref(), 1);
+    assert_eq!(s.generation_tokens as usize, first + 1);
+}
