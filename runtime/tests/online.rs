@@ -277,3 +277,57 @@ fn a_drain_past_its_deadline_cancels_what_is_left() {
     let c = collect(stream);
     assert!(c.failed.is_some(), "{c:?}");
 }
+
+#[test]
+fn two_shards_serve_adapters_routed_by_name() {
+    let (rt, model) = tiny_runtime(|o| o.shards = 2);
+    let config = model.config().clone();
+    let dir = Scratch::new("shards");
+    let stops = rt.model().tokenizer.eot_tokens().to_vec();
+    let mut loras = Vec::new();
+    for (i, name) in ["a", "b", "c", "d"].iter().enumerate() {
+        let path = dir.0.join(name);
+        write_adapter(&config, &path, 4, 10 + i as u64);
+        rt.load_adapter(name, &path).expect("load");
+        loras.push(read_lora(&config, &path));
+    }
+    let streams: Vec<_> = (0..8)
+        .map(|i| {
+            let name = ["a", "b", "c", "d"][i % 4];
+            let p = prompt(i as u32, 24);
+            (
+                i,
+                p.clone(),
+                rt.submit(request(Some(name), &p, greedy(6))).unwrap(),
+            )
+        })
+        .collect();
+    for (i, p, s) in streams {
+        let got = collect(s);
+        let want = direct_greedy(&model, Some(&loras[i % 4]), &p, 6, &stops);
+        assert_eq!(got.tokens, want, "request {i}");
+    }
+    let s = wait_idle(rt.as_ref(), 8);
+    assert_eq!(s.pages[0].total, 2 * 256, "two shards' HBM");
+}
+
+#[test]
+fn a_stop_token_ends_the_request_early() {
+    let (rt, model) = tiny_runtime(|_| {});
+    let stops = rt.model().tokenizer.eot_tokens().to_vec();
+    let p = prompt(11, 24);
+    let full = direct_greedy(&model, None, &p, 16, &stops);
+    assert!(full.len() > 4, "the model stopped at once: {full:?}");
+    let stop = full[3];
+    let first = full.iter().position(|&t| t == stop).unwrap();
+    let params = SamplingParams {
+        stop_token_ids: vec![stop],
+        ..greedy(16)
+    };
+    let got = generate(rt.as_ref(), request(None, &p, params));
+    assert_eq!(got.tokens, full[..=first].to_vec());
+    assert_eq!(got.finish, Some(FinishReason::Stop));
+    assert_eq!(got.usage.unwrap().completion_tokens as usize, first + 1);
+    let s = wait_idle(rt.as_ref(), 1);
+    assert_eq!(s.generation_tokens as usize, first + 1);
+}

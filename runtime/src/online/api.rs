@@ -301,7 +301,8 @@ pub struct RuntimeSnapshot {
     pub waiting_adapters: Vec<String>,
     /// Pages of the HBM, host and NVMe tiers.
     pub pages: [TierPages; 3],
-    /// HBM pages pinned by requests; 0 when the server is idle.
+    /// Tree nodes (adapters and KV blocks) pinned by requests, or above a pinned node; 0 when
+    /// the server is idle. (Named for pages; the tree counts pinned nodes, not pages.)
     pub pinned_hbm_pages: u64,
     /// Share of HBM KV pages whose adapter is not in HBM (unusable), 0..=1.
     pub invalid_kv_share: f64,
