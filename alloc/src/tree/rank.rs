@@ -5,8 +5,8 @@
 //! Every resident node has a *rank key*, a function of its own statistics fixed by
 //! [`RankKey`] (its last use, or its decayed visit frequency and recency in the log domain).
 //! The tree keeps one ordered set of `(key, slot)` per tier and node kind, updated when a node
-//! is attached, moves, is touched or is dropped. A caller scores a node as `offset(kind, tier)
-//! + key` with an offset of its choosing (the swapper's LoRA factor and transfer cost), and
+//! is attached, moves, is touched or is dropped. A caller scores a node as
+//! `offset(kind, tier) + key` with an offset of its choosing (the swapper's LoRA factor and transfer cost), and
 //! since adding a constant to an `f32` never reverses an order, each set lists its nodes in
 //! score order: selection walks each set from the cheap end, checks the candidate conditions
 //! on the way, and stops as soon as the next score cannot beat the `k` found. The result is
@@ -287,12 +287,12 @@ impl Tree {
             }
         }
         for tier in Tier::ALL {
-            for kind in 0..2 {
-                let listed = self.ranked[tier.index()][kind].len();
-                if listed != counts[tier.index()][kind] {
+            let sets = &self.ranked[tier.index()];
+            for (kind, (set, &count)) in sets.iter().zip(&counts[tier.index()]).enumerate() {
+                if set.len() != count {
                     return Err(format!(
-                        "{tier} rank set {kind} lists {listed} nodes, {} are resident",
-                        counts[tier.index()][kind]
+                        "{tier} rank set {kind} lists {} nodes, {count} are resident",
+                        set.len()
                     ));
                 }
             }
