@@ -113,7 +113,18 @@ fn generate_is_greedy_like_llama_cpp_and_reproducible_with_a_seed() {
         .iter()
         .find(|p| p["name"] == "sentence")
         .expect("the sentence prompt");
-    let text = sentence["text"].as_str().expect("text");
+    // The prompt's text (the reference holds its ids, which this text tokenises to).
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/refs/data/prompts.json");
+    let fixture: Value = serde_json::from_str(&support::read(&fixture)).expect("JSON");
+    let text = fixture["prompts"]
+        .as_array()
+        .expect("prompts")
+        .iter()
+        .find(|p| p["name"] == "sentence")
+        .and_then(|p| p["text"].as_str())
+        .expect("the sentence prompt's text")
+        .to_string();
+    let text = text.as_str();
     let greedy = ids(&sentence["greedy"]);
     let args = ["generate", "--model", m, "--prompt", text, "--show-ids"];
     let out = fastlibra(&dir, &[&args[..], &["--max-tokens", "16"]].concat());
