@@ -113,7 +113,18 @@ fn generate_is_greedy_like_llama_cpp_and_reproducible_with_a_seed() {
         .iter()
         .find(|p| p["name"] == "sentence")
         .expect("the sentence prompt");
-    let text = sentence["text"].as_str().expect("text");
+    // The prompt's text (the reference holds its ids, which this text tokenises to).
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/refs/data/prompts.json");
+    let fixture: Value = serde_json::from_str(&support::read(&fixture)).expect("JSON");
+    let text = fixture["prompts"]
+        .as_array()
+        .expect("prompts")
+        .iter()
+        .find(|p| p["name"] == "sentence")
+        .and_then(|p| p["text"].as_str())
+        .expect("the sentence prompt's text")
+        .to_string();
+    let text = text.as_str();
     let greedy = ids(&sentence["greedy"]);
     let args = ["generate", "--model", m, "--prompt", text, "--show-ids"];
     let out = fastlibra(&dir, &[&args[..], &["--max-tokens", "16"]].concat());
@@ -212,7 +223,11 @@ fn max_abs(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, |m: f32, (x, y)| m.max((x - y).abs()))
 }
 
+/// A wall-clock run of the real model in two shards: minutes in a debug build on a loaded
+/// machine, so it is not in the default suite. Run it with `cargo test -p fastlibra-bench
+/// --test real_model -- --ignored`, or the command itself (docs/real-model.md).
 #[test]
+#[ignore = "a wall-clock run of the real model (minutes in a debug build); docs/real-model.md"]
 fn bench_runs_the_real_model_in_the_shards_and_verifies() {
     let test = "bench_runs_the_real_model_in_the_shards_and_verifies";
     let Some(model) = f32_model(test) else { return };
@@ -226,39 +241,36 @@ fn bench_runs_the_real_model_in_the_shards_and_verifies() {
         "--verify",
         "--json",
         "--workload",
-        "dgg",
-        "--tenants",
-        "1",
+        "chatbot",
+        "--loras",
+        "2",
         "--rate",
         "1",
         "--duration",
-        "2",
+        "3",
         "--cores",
         "2",
         "--hbm",
-        "64M",
-        "--host",
-        "32M",
-        "--nvme",
         "128M",
+        "--host",
+        "256M",
+        "--nvme",
+        "2G",
         "--policies",
-        "fastlibra,vllm",
+        "fastlibra",
     ];
     let report: Value = serde_json::from_str(&ok(&fastlibra(&dir, &args))).expect("JSON");
-    assert_eq!(
-        report["model"], "SmolLM2 135M Instruct",
-        "{}",
-        report["model"]
+    // The checkpoint's own name (general.name), not the random model's.
+    let name = report["model"].as_str().unwrap_or_default();
+    assert!(name.contains("135M"), "{name}");
+    let p = &report["policies"]["fastlibra"];
+    assert_eq!(p["runtime"]["shards"], 2, "{p}");
+    assert!(
+        p["verify"]["checked"].as_u64().is_some_and(|n| n > 0),
+        "{p}"
     );
-    for policy in ["fastlibra", "vllm"] {
-        let p = &report["policies"][policy];
-        assert_eq!(p["failed"].as_u64(), Some(0), "{policy}: {p}");
-        assert!(
-            p["verify"]["checked"].as_u64().is_some_and(|n| n > 0),
-            "{policy}: {p}"
-        );
-        assert_eq!(p["verify"]["mismatches"], 0, "{policy}: {p}");
-    }
+    assert_eq!(p["verify"]["mismatches"], 0, "{p}");
+    assert!(p["runtime"]["peak_rss_mib"].as_f64().is_some(), "{p}");
 }
 
 fn fails(dir: &Path, args: &[&str], words: &[&str]) {
