@@ -93,7 +93,7 @@ pub enum HttpBenchError {
         /// The policy.
         policy: String,
         /// Why.
-        source: SpawnError,
+        source: Box<SpawnError>,
     },
     /// A flag is missing or out of range.
     #[error("{0}")]
@@ -233,7 +233,7 @@ fn spawn(
 ) -> Result<(ServerProcess, String), HttpBenchError> {
     let err = |source: SpawnError| HttpBenchError::Spawn {
         policy: policy.to_string(),
-        source,
+        source: Box::new(source),
     };
     let port = free_port().map_err(|e| err(SpawnError::Io(e)))?;
     let command = substitute(command, policy, port);
