@@ -4,8 +4,8 @@
 # started and stopped by --spawn-server, chat workload at a light rate. See docs/http-bench.md.
 #
 # Usage: scripts/http-bench-llama-cpp.sh [OUT_DIR] [extra bench flags…]
-#   OUT_DIR default bench-out/http-llama-cpp. Environment: RATE (sessions/s, default 0.05),
-#   DURATION (s, default 30), DRAIN (s, default 300), LORAS (default 4), THREADS (the server's,
+#   OUT_DIR default bench-out/http-llama-cpp. Environment: RATE (sessions/s, default 0.1),
+#   DURATION (s, default 40), DRAIN (s, default 300), LORAS (default 4), THREADS (the server's,
 #   default 1), FASTLIBRA (the binary, default target/release/fastlibra, built when missing).
 # Prints the report table; exits non-zero when a request failed or went unanswered.
 set -euo pipefail
@@ -35,8 +35,8 @@ server="'$venv/bin/python' -m llama_cpp.server --model '$model' --host 127.0.0.1
 
 "$bin" bench --backend http --spawn-server "$server" \
     --tokenizer "$model" \
-    --workload chatbot --loras "${LORAS:-4}" --rate "${RATE:-0.05}" \
-    --duration "${DURATION:-30}" --drain "${DRAIN:-300}" --request-timeout 120 \
+    --workload chatbot --loras "${LORAS:-4}" --rate "${RATE:-0.1}" \
+    --duration "${DURATION:-40}" --drain "${DRAIN:-300}" --request-timeout 120 \
     --out "$out" "$@"
 
 python3 - "$out/report.json" <<'EOF'
