@@ -5,8 +5,8 @@
 #
 # Usage: scripts/http-bench-llama-cpp.sh [OUT_DIR] [extra bench flags…]
 #   OUT_DIR default bench-out/http-llama-cpp. Environment: RATE (sessions/s, default 0.1),
-#   DURATION (s, default 30), DRAIN (s, default 120), LORAS (default 4), FASTLIBRA (the binary,
-#   default target/release/fastlibra, built when missing).
+#   DURATION (s, default 40), DRAIN (s, default 300), LORAS (default 4), THREADS (the server's,
+#   default 1), FASTLIBRA (the binary, default target/release/fastlibra, built when missing).
 # Prints the report table; exits non-zero when a request failed or went unanswered.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,14 +28,15 @@ if [ ! -x "$bin" ]; then
 fi
 
 # One request at a time, whole (no interruption by the next one); SmolLM2's own context,
-# since chat sessions resend their history.
+# since chat sessions resend their history. One thread: on a busy 2-core machine llama.cpp's
+# spinning threads slowed decoding tenfold (20 tokens took 98 s with 2 threads, 11 s with 1).
 server="'$venv/bin/python' -m llama_cpp.server --model '$model' --host 127.0.0.1 \
---port {port} --n_ctx 8192 --interrupt_requests false --n_threads 2"
+--port {port} --n_ctx 8192 --interrupt_requests false --n_threads ${THREADS:-1}"
 
 "$bin" bench --backend http --spawn-server "$server" \
     --tokenizer "$model" \
     --workload chatbot --loras "${LORAS:-4}" --rate "${RATE:-0.1}" \
-    --duration "${DURATION:-30}" --drain "${DRAIN:-120}" --request-timeout 120 \
+    --duration "${DURATION:-40}" --drain "${DRAIN:-300}" --request-timeout 120 \
     --out "$out" "$@"
 
 python3 - "$out/report.json" <<'EOF'

@@ -93,7 +93,7 @@ pub enum HttpBenchError {
         /// The policy.
         policy: String,
         /// Why.
-        source: SpawnError,
+        source: Box<SpawnError>,
     },
     /// A flag is missing or out of range.
     #[error("{0}")]
@@ -152,10 +152,11 @@ pub fn run(mut args: BenchArgs) -> Result<(), HttpBenchError> {
         drain: Duration::from_secs_f64(http.drain),
         progress_every: Duration::from_secs(5),
     };
-    plan.run.model = "as the server names it (see the HTTP section)".to_string();
+    // What the server runs is its own business: the HTTP section names its models.
+    plan.run.model = "served models".to_string();
     plan.run.gpu = match &http.spawn_server {
-        Some(cmd) => format!("spawned: {cmd}"),
-        None => format!("server at {url_template}"),
+        Some(_) => "spawned server".to_string(),
+        None => "remote server".to_string(),
     };
     let workloads = workloads(&plan)?;
     files::prepare_dir(&plan.out).map_err(BenchError::from)?;
@@ -233,7 +234,7 @@ fn spawn(
 ) -> Result<(ServerProcess, String), HttpBenchError> {
     let err = |source: SpawnError| HttpBenchError::Spawn {
         policy: policy.to_string(),
-        source,
+        source: Box::new(source),
     };
     let port = free_port().map_err(|e| err(SpawnError::Io(e)))?;
     let command = substitute(command, policy, port);

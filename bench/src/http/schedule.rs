@@ -158,10 +158,8 @@ pub async fn send_all(
         tokio::select! {
             msg = rx.recv() => if let Some(msg) = msg {
                 let done = handle(msg, &mut flights, &mut convs, &mut replay, plan, &mut out);
-                if let Some(session) = done {
-                    if let Some(c) = convs.remove(&session) {
-                        out.filled_answers += u64::from(c.filled_answers);
-                    }
+                if let Some(c) = done.and_then(|session| convs.remove(&session)) {
+                    out.filled_answers += u64::from(c.filled_answers);
                 }
             },
             () = tokio::time::sleep_until(wake.into()) => {}
