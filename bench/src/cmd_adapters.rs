@@ -9,6 +9,11 @@
 //! would make the adapter a no-op). The total size is checked against `--max-bytes` before
 //! anything is written, so a typo cannot fill the disk.
 //!
+//! `--model` is a preset, `cpu-random`, or a checkpoint by path (`model.gguf` or a Hugging Face
+//! folder): `synth --model PATH` writes adapters of that checkpoint's own shapes, with PEFT's
+//! module names (`q_proj` … `down_proj`), which `fastlibra generate --lora` and llama.cpp (after
+//! `scripts/refs/peft_to_gguf_lora.py`) both apply.
+//!
 //! `check` loads one folder against the model's shapes and prints rank, alpha, targets, bytes
 //! and the pages it takes at `--page-bytes` (default: one KV block of the model).
 
@@ -17,6 +22,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use fastlibra_alloc::geometry::PageGeometry;
 use fastlibra_bench::units::parse_size;
+use fastlibra_kernels::checkpoint::Checkpoint;
 use fastlibra_kernels::peft::{
     Adapter, AdapterConfig, AdapterShape, Matrix, WeightDtype, load_peft, write_peft,
 };
@@ -49,9 +55,10 @@ enum AdaptersCommand {
 /// Arguments of `fastlibra adapters synth`.
 #[derive(Args, Debug)]
 struct SynthArgs {
-    /// Base model preset: llama3-8b, llama2-7b, llama2-13b, codellama-34b, llama3-70b, or
+    /// Base model: a preset (llama3-8b, llama2-7b, llama2-13b, codellama-34b, llama3-70b),
     /// cpu-random (the CPU backend's small model; use `--targets q,k,v,o` and `--dtype f32`
-    /// or bf16).
+    /// or bf16), or a checkpoint by path (a `.gguf` file or a Hugging Face folder), whose own
+    /// shapes the adapters take.
     #[arg(long, default_value = "llama3-8b")]
     model: String,
     /// TOML file of hardware overrides (its [model] table changes the shapes).
@@ -91,7 +98,8 @@ struct SynthArgs {
 struct CheckArgs {
     /// The adapter folder (holding adapter_config.json and adapter_model.safetensors).
     dir: PathBuf,
-    /// Base model preset (default: the config's base_model_name_or_path, if it is a preset).
+    /// Base model: a preset or a checkpoint by path (default: the config's
+    /// base_model_name_or_path, if it is a preset).
     #[arg(long)]
     model: Option<String>,
     /// TOML file of hardware overrides (its [model] table changes the shapes).
@@ -114,6 +122,14 @@ pub fn run(args: AdaptersArgs) -> CmdResult {
 const CPU_MODEL: &str = "cpu-random";
 
 fn model_spec(model: &str, config: Option<&Path>) -> Result<ModelSpec, Box<dyn std::error::Error>> {
+    let path = Path::new(model);
+    if !MODEL_PRESETS.contains(&model) && model != CPU_MODEL && path.exists() {
+        if config.is_some() {
+            return Err("--config does not apply to a checkpoint given by path".into());
+        }
+        // The checkpoint's own shape, checked without converting a tensor.
+        return Ok(Checkpoint::read_config(path)?.model_spec());
+    }
     if model == CPU_MODEL {
         if config.is_some() {
             return Err(format!("--config does not apply to --model {CPU_MODEL}").into());

@@ -146,8 +146,11 @@ pub struct BenchArgs {
         allow_negative_numbers = true
     )]
     peak_tolerance: f64,
-    /// Base model preset: llama3-8b, llama2-7b, llama2-13b, codellama-34b, llama3-70b.
-    #[arg(long, default_value = "llama3-8b", value_name = "NAME")]
+    /// Base model: a preset (llama3-8b, llama2-7b, llama2-13b, codellama-34b, llama3-70b), or
+    /// a checkpoint by path (`.gguf` file or Hugging Face folder): `--backend cpu` then runs
+    /// that real model in the shards (weights loaded once, shared by all shards), and the
+    /// simulator uses its shape.
+    #[arg(long, default_value = "llama3-8b", value_name = "NAME|PATH")]
     model: String,
     /// GPU preset: a100-80g, h100-80g, h800-80g, h200.
     #[arg(long, default_value = "h100-80g", value_name = "NAME")]
@@ -236,6 +239,14 @@ pub enum BenchError {
     /// Unknown model or GPU preset.
     #[error(transparent)]
     Hardware(ConfigError),
+    /// `--model` names a checkpoint that cannot be used (the error names the file and field).
+    #[error("--model {path}: {source}")]
+    Model {
+        /// The checkpoint given.
+        path: String,
+        /// Why it cannot be used.
+        source: Box<fastlibra_kernels::checkpoint::CheckpointError>,
+    },
     /// The `--config` file is unreadable or invalid.
     #[error("--config {path}: {source}")]
     Config {

@@ -8,6 +8,7 @@ mod cmd_bench;
 mod cmd_bench_io;
 mod cmd_cuda;
 mod cmd_dgg;
+mod cmd_generate;
 mod cmd_plan;
 
 use std::process::ExitCode;
@@ -34,6 +35,8 @@ enum Command {
     BenchIo(cmd_bench_io::BenchIoArgs),
     /// Write random PEFT adapters of real shapes, or check one.
     Adapters(cmd_adapters::AdaptersArgs),
+    /// Generate text from a checkpoint (GGUF or Hugging Face) on the CPU, streamed.
+    Generate(cmd_generate::GenerateArgs),
     /// CUDA backend: compile-check the kernels (no GPU needed) or run the GPU checks.
     Cuda(cmd_cuda::CudaArgs),
 }
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::BenchIo(args) => cmd_bench_io::run(args),
         Command::Adapters(args) => cmd_adapters::run(args),
         Command::Cuda(args) => cmd_cuda::run(args),
+        Command::Generate(args) => cmd_generate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,6 +28,7 @@ pub mod config_fuzz;
 pub mod cost;
 pub mod cpu;
 pub mod cuda;
+pub mod generate;
 pub mod gpu;
 pub mod model;
 pub mod peft;

@@ -177,6 +177,7 @@ fn run_one(
         miss_ttft_ms_mean: mean_ttft_ms(false),
         device: run.device.clone(),
         fallback: run.fallback.clone(),
+        peak_rss_mib: fastlibra_bench::rss::peak_rss_mib(),
     });
     Ok(summarized)
 }

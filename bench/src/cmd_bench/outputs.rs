@@ -186,6 +186,11 @@ fn print(plan: &Plan, top: &Report, reports: &[Report]) -> Result<(), BenchError
                     println!("peak load of {} ({} LoRAs): {peak}", run.policy, run.loras);
                 }
             }
+            if plan.cpu.is_some()
+                && let Some(mib) = fastlibra_bench::rss::peak_rss_mib()
+            {
+                println!("peak RSS {mib:.0} MiB");
+            }
             println!("report written to {}", plan.out.display());
         }
         Output::Quiet => println!("{}", plan.out.display()),

@@ -1,14 +1,16 @@
 //! Flags → [`Plan`]: every name, number, list and file checked; nothing run, nothing written.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use fastlibra_bench::peak::PeakConfig;
 use fastlibra_bench::report::RunInfo;
 use fastlibra_bench::report::markdown;
 use fastlibra_bench::workload::dgg::{self, DggWorkloadError, DggWorkloadParams};
 use fastlibra_bench::workload::{self, SYNTHETIC_WORKLOADS, WorkloadError, WorkloadParams};
-use fastlibra_kernels::HardwareConfig;
+use fastlibra_kernels::checkpoint::{Checkpoint, LlamaConfig};
+use fastlibra_kernels::cpu::CpuModelConfig;
 use fastlibra_kernels::cuda::WeightPrecision;
+use fastlibra_kernels::{HardwareConfig, MODEL_PRESETS};
 use fastlibra_runtime::real::RunOptions;
 use fastlibra_runtime::real::device::DeviceChoice;
 use fastlibra_runtime::sim::{POLICIES, SimOptions};
@@ -163,7 +165,8 @@ pub fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
         ));
     }
     let peak = peak_config(&args)?;
-    let cpu = cpu_options(&args)?;
+    let checkpoint = checkpoint_config(&args)?;
+    let cpu = cpu_options(&args, checkpoint.as_ref())?;
     if cpu.is_some() && peak.is_some() {
         return Err(BenchError::BadNumber {
             flag: "find-peak",
@@ -172,7 +175,7 @@ pub fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
         });
     }
     let workload = workload_spec(&args, is_dgg, rates[0], loras[0])?;
-    let hardware = hardware(&args)?;
+    let hardware = hardware(&args, checkpoint.as_ref())?;
     let out = args
         .out
         .clone()
@@ -185,10 +188,10 @@ pub fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
     let run = RunInfo {
         // The real backends run their own small model (on an emulated device or a GPU; the
         // runtime figures of each policy name the device it ran on).
-        model: if cpu.is_some() {
-            "cpu-random".to_string()
-        } else {
-            args.model
+        model: match (&cpu, &checkpoint) {
+            (_, Some((_, config))) => config.name.clone(),
+            (Some(_), None) => "cpu-random".to_string(),
+            (None, None) => args.model,
         },
         gpu: match args.backend.as_str() {
             "cpu" => "emulated (host memory)".to_string(),
@@ -225,8 +228,18 @@ pub fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
 
 /// The real runtime's options for `--backend cpu` or `cuda`; `None` for the simulator (where
 /// the real backends' flags are refused).
-fn cpu_options(args: &BenchArgs) -> Result<Option<RunOptions>, BenchError> {
+fn cpu_options(
+    args: &BenchArgs,
+    checkpoint: Option<&(PathBuf, LlamaConfig)>,
+) -> Result<Option<RunOptions>, BenchError> {
     let cuda = args.backend == "cuda";
+    if cuda && checkpoint.is_some() {
+        return Err(BenchError::BadNumber {
+            flag: "model",
+            requirement: "a preset with --backend cuda (a checkpoint runs on --backend cpu)",
+            value: args.model.clone(),
+        });
+    }
     if !cuda {
         let given = [
             ("device", args.device.is_some()),
@@ -277,6 +290,10 @@ fn cpu_options(args: &BenchArgs) -> Result<Option<RunOptions>, BenchError> {
         cuda_fallback: args.fallback_cpu,
         ..RunOptions::default()
     };
+    if let Some((path, config)) = checkpoint {
+        o.checkpoint = Some(path.clone());
+        o.model = CpuModelConfig::from(config);
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     o.shards = args.cores.unwrap_or(cores);
     if o.shards == 0 || o.shards > 1024 {
@@ -311,7 +328,7 @@ fn cpu_options(args: &BenchArgs) -> Result<Option<RunOptions>, BenchError> {
         if n < least || n > u64::from(u32::MAX) {
             return Err(BenchError::BadNumber {
                 flag,
-                requirement: "at least 16 pages of the CPU model's 64 KiB KV block, and at most 2^32 pages",
+                requirement: "at least 16 pages of the model's KV block (64 KiB for the built-in CPU model), and at most 2^32 pages",
                 value: text.clone(),
             });
         }
@@ -503,9 +520,35 @@ fn bad_number(flag: &'static str, requirement: &'static str, value: impl ToStrin
     }
 }
 
-fn hardware(args: &BenchArgs) -> Result<HardwareConfig, BenchError> {
-    let presets =
-        HardwareConfig::from_presets(&args.model, &args.gpu).map_err(BenchError::Hardware)?;
+/// `--model` given as a checkpoint path: the path and its config (checked without converting
+/// a tensor); `None` for a preset name.
+fn checkpoint_config(args: &BenchArgs) -> Result<Option<(PathBuf, LlamaConfig)>, BenchError> {
+    let path = Path::new(&args.model);
+    if MODEL_PRESETS.contains(&args.model.as_str()) || !path.exists() {
+        return Ok(None);
+    }
+    let config = Checkpoint::read_config(path).map_err(|e| BenchError::Model {
+        path: args.model.clone(),
+        source: Box::new(e),
+    })?;
+    Ok(Some((path.to_path_buf(), config)))
+}
+
+fn hardware(
+    args: &BenchArgs,
+    checkpoint: Option<&(PathBuf, LlamaConfig)>,
+) -> Result<HardwareConfig, BenchError> {
+    // A checkpoint's shape replaces the preset's (the default preset only names the GPU).
+    let preset = if checkpoint.is_some() {
+        MODEL_PRESETS[0]
+    } else {
+        args.model.as_str()
+    };
+    let mut presets =
+        HardwareConfig::from_presets(preset, &args.gpu).map_err(BenchError::Hardware)?;
+    if let Some((_, config)) = checkpoint {
+        presets.model = config.model_spec();
+    }
     let Some(path) = &args.config else {
         return Ok(presets);
     };

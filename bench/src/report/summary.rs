@@ -110,6 +110,10 @@ pub struct RuntimeFigures {
     /// Why a `--backend cuda --fallback-cpu` run fell back to the emulated device.
     #[serde(default)]
     pub fallback: Option<String>,
+    /// The process's peak resident memory after this run, MiB (a high-water mark over the
+    /// whole command: model weights once, plus every shard's arenas).
+    #[serde(default)]
+    pub peak_rss_mib: Option<f64>,
 }
 
 /// Everything `report.json` says about one policy.

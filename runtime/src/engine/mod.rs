@@ -29,6 +29,7 @@ pub mod config;
 pub mod fuzz;
 mod inputs;
 pub mod links;
+mod live;
 pub mod policy;
 mod progress;
 mod recover;

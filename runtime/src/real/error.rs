@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use fastlibra_kernels::checkpoint::CheckpointError;
 use fastlibra_kernels::cpu::CpuError;
 use fastlibra_kernels::cuda::CudaError;
 use fastlibra_kernels::peft::PeftError;
@@ -34,6 +35,9 @@ pub enum RealError {
         /// Why.
         source: Box<PeftError>,
     },
+    /// The model checkpoint could not be opened (the error names the file and the field).
+    #[error("model: {0}")]
+    Checkpoint(#[from] CheckpointError),
     /// The CPU model refused an input (a bug if it ever happens during a run).
     #[error("CPU backend: {0}")]
     Cpu(#[from] CpuError),

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use fastlibra_kernels::checkpoint::Checkpoint;
 use fastlibra_kernels::cpu::{CpuModel, CpuModelConfig};
 use glommio::channels::shared_channel;
 use glommio::{LocalExecutorBuilder, Placement};
@@ -53,8 +54,13 @@ use crate::workload::Workload;
 pub struct RunOptions {
     /// Shards, one per core (at least one).
     pub shards: u32,
-    /// The CPU model's shape.
+    /// The CPU model's shape (random weights); replaced by the checkpoint's own shape when
+    /// `checkpoint` is given.
     pub model: CpuModelConfig,
+    /// A real checkpoint (`.gguf` file or Hugging Face folder) to run instead of the random
+    /// model: loaded once per process and shared read-only by every shard (memory-mapped where
+    /// the format allows, never copied per shard).
+    pub checkpoint: Option<PathBuf>,
     /// Seed of the model's and adapters' random weights.
     pub seed: u64,
     /// Pages per shard of the HBM, host and NVMe tiers.
@@ -105,6 +111,7 @@ impl Default for RunOptions {
         RunOptions {
             shards: 2,
             model: CpuModelConfig::default(),
+            checkpoint: None,
             seed: 1,
             pages: [256, 1024, 4096],
             queue_depth: 32,
@@ -184,11 +191,8 @@ pub fn run_real(
             "at least one shard (core) is needed".into(),
         ));
     }
-    options
-        .model
-        .validate()
-        .map_err(|e| RealError::Config(e.to_string()))?;
-    let model = Arc::new(CpuModel::random(options.model.clone(), options.seed)?);
+    let (model, resolved) = shared_model(options)?;
+    let options = &resolved;
     let page_bytes = (options.model.page_floats(BLOCK_TOKENS as usize) * 4) as u64;
     // The device first: a machine without a usable GPU learns it before any set-up work.
     let mut cuda_costs = None;
@@ -334,6 +338,29 @@ pub fn run_real(
     }
     drop(spill);
     Ok(result)
+}
+
+/// The model every shard computes with (one copy, shared), and `options` with the model's
+/// shape: the checkpoint's, or the random model of `options.model`.
+fn shared_model(options: &RunOptions) -> Result<(Arc<CpuModel>, RunOptions), RealError> {
+    let model = match &options.checkpoint {
+        Some(path) => {
+            let checkpoint = Checkpoint::open_shared(path)?;
+            CpuModel::from_checkpoint(&checkpoint)?
+        }
+        None => {
+            options
+                .model
+                .validate()
+                .map_err(|e| RealError::Config(e.to_string()))?;
+            CpuModel::random(options.model.clone(), options.seed)?
+        }
+    };
+    let resolved = RunOptions {
+        model: model.config().clone(),
+        ..options.clone()
+    };
+    Ok((Arc::new(model), resolved))
 }
 
 /// Random weights of each workload adapter's rank.

@@ -15,7 +15,10 @@
 //! ```
 
 mod io;
+mod live;
 mod step;
+
+pub use live::TokenChooser;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -168,6 +171,10 @@ pub struct Shard {
     outcomes: Vec<RequestOutcome>,
     io_counters: IoCounters,
     check: bool,
+    /// Picks each sampled token (serving); greedy when `None` (benchmarks, verification).
+    chooser: Option<Box<dyn TokenChooser>>,
+    /// Wall time spent in the device's forward passes, ns.
+    forward_ns: u64,
 }
 
 impl Shard {
@@ -256,6 +263,8 @@ impl Shard {
             outcomes: Vec::new(),
             io_counters: IoCounters::default(),
             check: config.check_invariants,
+            chooser: None,
+            forward_ns: 0,
         };
         for (id, source) in adapters.iter().enumerate() {
             let adapter = shard
