@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod bridge;
 pub mod error;
+pub mod fuzz_entry;
 pub mod lifecycle;
 pub mod limits;
 pub mod logprobs;

@@ -62,7 +62,7 @@ mod tests {
             b"",
             b"{\"model\": }",
             b"\xff\xfe",
-            b"{} trailing",
+            br#"{"model": "m", "prompt": "x"} trailing"#,
         ] {
             let err = completion(body).unwrap_err();
             assert_eq!(err.status, StatusCode::BAD_REQUEST, "{body:?}");
