@@ -79,6 +79,9 @@ pub(crate) struct Request {
     /// Its latest evaluation found no room for the next node of its path (in the tier that
     /// node goes to, or within the staging share): it waits for memory, not for a transfer.
     pub(crate) short_of_room: bool,
+    /// With synchronous adapter loads: the step being formed needs this request's adapter,
+    /// so it may load it now (see [`super::activate`]). Cleared when the request is ready.
+    pub(crate) activating: bool,
 }
 
 impl Request {

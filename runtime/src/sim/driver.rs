@@ -98,6 +98,7 @@ pub(crate) fn simulate_with(
         plan.costs,
     );
     config.knobs = kind.knobs(options.lora_fraction);
+    config.max_cpu_loras = options.max_cpu_loras;
     config.check_invariants = options.check_invariants;
     let mut stress = stress.map(|plan| Box::new(Stress::new(plan)));
     if let Some(stress) = &mut stress {
