@@ -331,3 +331,34 @@ fn a_stop_token_ends_the_request_early() {
     let s = wait_idle(rt.as_ref(), 1);
     assert_eq!(s.generation_tokens as usize, first + 1);
 }
+
+#[test]
+fn log_probabilities_come_with_each_token_when_asked_for() {
+    let (rt, _) = tiny_runtime(|_| {});
+    let params = SamplingParams {
+        logprobs: Some(3),
+        ..greedy(4)
+    };
+    let mut stream = rt.submit(request(None, &prompt(2, 10), params)).unwrap();
+    let steps = futures_lite::future::block_on(async {
+        let mut steps = Vec::new();
+        while let Some(event) = stream.next().await {
+            if let TokenEvent::Token(step) = event {
+                steps.push(step);
+            }
+        }
+        steps
+    });
+    assert!(!steps.is_empty());
+    for step in &steps {
+        let lp = step
+            .token
+            .logprob
+            .expect("the chosen token's log-probability");
+        assert_eq!(step.token.top_logprobs.len(), 3);
+        // Greedy: the chosen token is the most likely one.
+        assert_eq!(step.token.top_logprobs[0].id, step.token.id);
+        assert!(lp <= 0.0 && (lp - step.token.top_logprobs[0].logprob).abs() < 1e-6);
+    }
+    wait_idle(rt.as_ref(), 1);
+}

@@ -36,8 +36,7 @@ const QUEUE_DEPTH: u32 = 32;
 /// Opens `options.model` (GGUF file or Hugging Face folder) with its tokenizer and starts
 /// the runtime on it.
 pub fn start(options: &ServeOptions) -> Result<Arc<dyn ServeBackend>, RealError> {
-    let checkpoint = Checkpoint::open_shared(&options.model)
-        .map_err(|e| RealError::Config(format!("{}: {e}", options.model.display())))?;
+    let checkpoint = Checkpoint::open_shared(&options.model)?;
     let tokenizer = match &checkpoint.gguf {
         Some(file) => Tokenizer::from_gguf(file),
         None => Tokenizer::from_hf_folder(&options.model),

@@ -55,7 +55,12 @@ impl Shard {
             })
             .collect();
         let started = std::time::Instant::now();
-        let logits = self.device.forward(&inputs)?;
+        // Every sequence of the step may have been cancelled since it formed: nothing to run.
+        let logits = if inputs.is_empty() {
+            Vec::new()
+        } else {
+            self.device.forward(&inputs)?
+        };
         self.forward_ns += started.elapsed().as_nanos() as u64;
         drop(inputs);
         drop(lora_pages);
