@@ -4,13 +4,18 @@
 //!   resident blocks across 1,000 LoRAs;
 //! - `tree/insert_256_blocks`: insert a 256-block chain into that tree;
 //! - `tree/leaves_lowest_1k_of_1m`: the 1,000 lowest-scored swap-out candidates among 1M HBM
-//!   leaves, scored by a caller closure of the swapper's shape (log domain, no exponential).
+//!   leaves, through the tree's ordered swap-out index (`Tree::lowest_ranked`) with the
+//!   swapper's score (log domain: a per-kind offset plus the rank key);
+//! - `tree/leaves_lowest_1k_of_1m_scan`: the same answer by a full scan with a caller closure
+//!   (`Tree::lowest`), for comparison.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fastlibra_alloc::{AdapterRef, Candidates, Match, NodeId, PagePool, Tier, Tree, TreeConfig};
+use fastlibra_alloc::{
+    AdapterRef, Candidates, Match, NodeId, PagePool, RankKey, Tier, Tree, TreeConfig,
+};
 
 const BLOCK_TOKENS: u32 = 16;
 const LORAS: u32 = 1_000;
@@ -102,7 +107,10 @@ fn tree_match_insert(c: &mut Criterion) {
 
 fn tree_select(c: &mut Criterion) {
     // 1,000 LoRAs × 1,000 first-level blocks: 1M HBM leaves, the worst case for selection.
-    let mut tree = Tree::new(big_config()).expect("config");
+    let recency_per_ns = 1.0 / (30e9 * std::f32::consts::LN_2);
+    let mut config = big_config();
+    config.rank = RankKey::Decayed { recency_per_ns };
+    let mut tree = Tree::new(config).expect("config");
     for lora in 0..LORAS {
         let reg = tree.register_adapter(lora, 1, Tier::Hbm, 0).expect("room");
         for block in 0..BLOCKS_PER_LORA {
@@ -113,9 +121,19 @@ fn tree_select(c: &mut Criterion) {
     // The swapper's score shape in the log domain: log2(cost) + log2(decayed visits) +
     // log2(recency factor); the recency factor exp(-(now - t)/tau) ranks like t / (tau ln 2).
     let cost_log2 = [0.0f32, 4.0, 1.0];
-    let recency_per_ns = 1.0 / (30e9 * std::f32::consts::LN_2);
     let mut out = Vec::with_capacity(1_000);
     c.bench_function("tree/leaves_lowest_1k_of_1m", |b| {
+        b.iter(|| {
+            tree.lowest_ranked(
+                Candidates::SwapOut,
+                1_000,
+                |kind, _| Some(cost_log2[kind as usize]),
+                &mut out,
+            );
+            black_box(out.len())
+        })
+    });
+    c.bench_function("tree/leaves_lowest_1k_of_1m_scan", |b| {
         b.iter(|| {
             tree.lowest(
                 Candidates::SwapOut,

@@ -79,6 +79,6 @@ pub use pool::{PageId, PageList, PagePool};
 pub use tier::Tier;
 pub use tree::invariants::InvariantViolation;
 pub use tree::{
-    Candidates, Dropped, Match, MatchedBlock, PinGuard, Registered, Scored, TierUsage, Transfer,
-    Tree, TreeConfig,
+    Candidates, Dropped, Match, MatchedBlock, PinGuard, RankKey, Registered, Scored, TierUsage,
+    Transfer, Tree, TreeConfig,
 };

@@ -7,7 +7,10 @@
 //! property tests and the `alloc_ops` fuzz target both use it: operations decode from plain
 //! bytes so any byte string is a valid test case.
 
-use crate::{AdapterRef, NodeId, PinGuard, PinId, Tier, Tree, TreeConfig};
+use crate::{
+    AdapterRef, Candidates, NodeId, NodeKind, NodeView, PinGuard, PinId, RankKey, Tier, Tree,
+    TreeConfig,
+};
 
 /// One operation on the tree, with indices resolved modulo what exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +150,14 @@ impl Harness {
         let mut config = TreeConfig::new(pages, 1, BLOCK_TOKENS);
         config.enforce_dependency = enforce_dependency;
         config.max_pins = 64;
+        // Both rank keys get exercised: one per dependency mode.
+        config.rank = if enforce_dependency {
+            RankKey::Decayed {
+                recency_per_ns: 0.25,
+            }
+        } else {
+            RankKey::LastUse
+        };
         let tree = Tree::new(config).expect("valid config");
         Harness {
             tree,
@@ -240,6 +251,55 @@ impl Harness {
                 "tree has {} pins, model {live_pins}",
                 self.tree.live_pins()
             ));
+        }
+        self.compare_ranked()
+    }
+
+    /// Ranked selection returns what a full scan with the same scores returns.
+    fn compare_ranked(&self) -> Result<(), String> {
+        let rank = self.tree.config().rank;
+        let offset = |kind: NodeKind, tier: Tier| match (kind, tier) {
+            (NodeKind::Lora, Tier::Nvme) => None,
+            (NodeKind::Lora, _) => Some(1.5),
+            (_, Tier::Host) => Some(-0.75),
+            _ => Some(0.0),
+        };
+        // Left-out kinds score past every real one (every node has been visited, so no real
+        // key is infinite), and are filtered from the scan's answer.
+        let score = |v: NodeView<'_>, excluded: f32| {
+            offset(v.kind(), v.tier()).map_or(excluded, |o| {
+                o + rank.key(v.frequency_log2_ref(), v.last_use_ns())
+            })
+        };
+        let (mut scanned, mut ranked) = (Vec::new(), Vec::new());
+        let all = [
+            Candidates::SwapOut,
+            Candidates::SwapIn,
+            Candidates::Stable(Tier::Host),
+            Candidates::Leaves(Tier::Nvme),
+            Candidates::Leaves(Tier::Hbm),
+        ];
+        for which in all {
+            for k in [1, 3, 64] {
+                self.tree
+                    .lowest(which, k, |v| score(v, f32::INFINITY), &mut scanned);
+                scanned.retain(|s| s.score != f32::INFINITY);
+                self.tree.lowest_ranked(which, k, offset, &mut ranked);
+                if scanned != ranked {
+                    return Err(format!(
+                        "lowest {which:?} k={k}: scan {scanned:?}, ranked {ranked:?}"
+                    ));
+                }
+                self.tree
+                    .highest(which, k, |v| score(v, f32::NEG_INFINITY), &mut scanned);
+                scanned.retain(|s| s.score != f32::NEG_INFINITY);
+                self.tree.highest_ranked(which, k, offset, &mut ranked);
+                if scanned != ranked {
+                    return Err(format!(
+                        "highest {which:?} k={k}: scan {scanned:?}, ranked {ranked:?}"
+                    ));
+                }
+            }
         }
         Ok(())
     }

@@ -39,6 +39,8 @@ pub(crate) struct Node {
     pub(crate) flight: Option<Tier>,
     /// Whether `key` is in the block index (shared KV); private blocks are not.
     pub(crate) published: bool,
+    /// Whether it is in the tree's swap-out set.
+    pub(crate) swap_out: bool,
     pub(crate) pages: PageList,
     pub(crate) flight_pages: PageList,
     pub(crate) parent: u32,
@@ -71,6 +73,7 @@ impl Node {
             tier,
             flight: None,
             published: false,
+            swap_out: false,
             pages,
             flight_pages: PageList::EMPTY,
             parent: NONE,

@@ -31,6 +31,7 @@ fn simulator(c: &mut Criterion) {
         seed: 1,
         check_invariants: false,
         lora_fraction: None,
+        max_cpu_loras: None,
         progress: None,
     };
     let requests = run_policy(&workload, "fastlibra", &options)

@@ -58,6 +58,7 @@ fn main() -> Result<(), String> {
         seed: 1,
         check_invariants: false,
         lora_fraction: None,
+        max_cpu_loras: None,
         progress: None,
     };
     println!(

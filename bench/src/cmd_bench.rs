@@ -17,7 +17,10 @@
 //! fit the model, which is only known once it tries.
 
 mod execute;
+mod http;
+mod memory;
 mod outputs;
+mod overview;
 mod plan;
 
 use std::path::PathBuf;
@@ -34,9 +37,10 @@ use fastlibra_runtime::sim::SimError;
 pub struct BenchArgs {
     /// Execution backend: `sim` (the deterministic simulator, virtual time), `cpu` (the real
     /// runtime in wall-clock time: glommio shards, page arenas, an io_uring page file per
-    /// shard, and a small CPU transformer computing every step from the pages) or `cuda` (the
+    /// shard, and a small CPU transformer computing every step from the pages), `cuda` (the
     /// same runtime with each shard's HBM tier, pinned host tier, copy streams and compute on
-    /// a CUDA GPU; see docs/cuda.md).
+    /// a CUDA GPU; see docs/cuda.md) or `http` (an open-loop client of any OpenAI-compatible
+    /// server; see docs/http-bench.md).
     #[arg(long, default_value = "sim", value_name = "NAME")]
     backend: String,
     /// `--backend cuda`: the GPU to use (all shards share it).
@@ -92,26 +96,23 @@ pub struct BenchArgs {
     /// --graphs]
     #[arg(long, value_name = "N")]
     tenants: Option<u32>,
-    /// Cache policies to run, comma-separated: fastlibra, vllm, slora, fastlibra-wom,
-    /// fastlibra-wos, vllm-oracle.
+    /// Cache policies to run, comma-separated: fastlibra, vllm (adapters loaded in the step
+    /// that needs them, as vLLM does), vllm-async (the same, loads overlapping compute), slora,
+    /// fastlibra-wom, fastlibra-wos, vllm-oracle.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "fastlibra,vllm,slora",
+        default_value = "fastlibra,vllm,vllm-async,slora",
         value_name = "A,B,..."
     )]
     policies: Vec<String>,
     /// Seed of the workload and of the simulator's draws.
     #[arg(long, default_value_t = 1, value_name = "N")]
     seed: u64,
-    /// Length of the arrival window, seconds of simulated time.
-    #[arg(
-        long,
-        default_value_t = plan::DEFAULT_DURATION_S,
-        value_name = "SECS",
-        allow_negative_numbers = true
-    )]
-    duration: f64,
+    /// Length of the arrival window, seconds of simulated time. [default: 120; 40 for the
+    /// overview]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    duration: Option<f64>,
     /// Mean arrivals per second, or a comma-separated list to sweep: user queries for `dgg`,
     /// sessions for `chatbot` and `agents`, requests for `translation`. [default: 10 for dgg,
     /// 1 for the others]
@@ -130,6 +131,12 @@ pub struct BenchArgs {
     /// --threshold-ms (bracketing and bisection, one full simulation per probe).
     #[arg(long)]
     find_peak: bool,
+    /// The overview (what `fastlibra bench` runs when neither --rate, --duration nor
+    /// --find-peak is given, on the simulator): a sweep of rates from light load, in steps of
+    /// the first, until the weakest baseline's mean TTFT passes --threshold-ms, then each
+    /// policy's peak load, searched from the sweep's points.
+    #[arg(long, conflicts_with_all = ["rate", "find_peak"])]
+    overview: bool,
     /// Mean TTFT threshold of --find-peak, ms.
     #[arg(
         long,
@@ -167,6 +174,9 @@ pub struct BenchArgs {
     /// Print only the JSON report to stdout (the files are still written).
     #[arg(long)]
     json: bool,
+    /// The flags of `--backend http` (cmd_bench/http.rs).
+    #[command(flatten)]
+    http: http::HttpArgs,
 }
 
 /// Why a benchmark could not run.
@@ -261,6 +271,17 @@ pub enum BenchError {
     /// Any other workload error.
     #[error(transparent)]
     Workload(WorkloadError),
+    /// The run would need more memory than this machine has available.
+    #[error(
+        "this run would need about {needed_gib:.1} GiB of memory (estimated from a sample of \
+         its workload) and {available_gib:.1} GiB are available; lower --duration or --rate"
+    )]
+    TooLarge {
+        /// The estimate, GiB.
+        needed_gib: f64,
+        /// `MemAvailable`, GiB.
+        available_gib: f64,
+    },
     /// The simulator could not set a policy up.
     #[error("policy `{policy}`: {source}")]
     Sim {
@@ -304,6 +325,19 @@ pub enum BenchError {
 
 /// Runs the benchmark the flags describe.
 pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.backend == "http" {
+        return http::run(args).map_err(Into::into);
+    }
+    if let Some(flag) = args.http.given() {
+        return Err(BenchError::OtherBackend {
+            flag,
+            backends: "http",
+        }
+        .into());
+    }
     let plan = plan::plan(args)?;
-    execute::run_plan(&plan).map_err(Into::into)
+    match plan.overview {
+        Some(overview) => overview::run(&plan, overview).map_err(Into::into),
+        None => execute::run_plan(&plan).map_err(Into::into),
+    }
 }

@@ -1,6 +1,7 @@
 //! The benchmark harness behind the `fastlibra` command: workload generators, drivers of the
 //! engine core, and reports.
 
+pub mod http;
 pub mod peak;
 pub mod plots;
 pub mod progress;

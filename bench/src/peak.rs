@@ -54,6 +54,13 @@ impl Default for PeakConfig {
     }
 }
 
+impl PeakConfig {
+    /// Whether a probe with measurement `m` counts as under the threshold.
+    pub fn is_below(&self, m: &Measurement) -> bool {
+        m.mean_ttft_ms < self.threshold_ms && m.failed_fraction <= self.max_failed_fraction
+    }
+}
+
 /// What one simulation at one rate measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Measurement {
@@ -94,28 +101,81 @@ pub struct PeakOutcome {
 pub fn find_peak<E>(
     config: &PeakConfig,
     start_rps: f64,
+    probe: impl FnMut(f64) -> Result<Option<Measurement>, E>,
+) -> Result<PeakOutcome, E> {
+    find_peak_from(config, start_rps, &[], probe)
+}
+
+/// [`find_peak`] that starts from probes already run (a sweep's points, in any order): the
+/// highest rate among them below the threshold and the lowest above it bracket the search,
+/// which only doubles, halves or bisects from there. They come first in the outcome's probes.
+/// Without any, it is [`find_peak`] from `start_rps`.
+pub fn find_peak_from<E>(
+    config: &PeakConfig,
+    start_rps: f64,
+    known: &[(f64, Measurement)],
     mut probe: impl FnMut(f64) -> Result<Option<Measurement>, E>,
 ) -> Result<PeakOutcome, E> {
-    let mut probes: Vec<Probe> = Vec::new();
-    let mut run = |rate: f64, probes: &mut Vec<Probe>| -> Result<Option<bool>, E> {
-        let m = probe(rate)?;
-        let below = m.map(|m| {
-            m.mean_ttft_ms < config.threshold_ms && m.failed_fraction <= config.max_failed_fraction
-        });
-        probes.push(Probe {
-            rate,
-            mean_ttft_ms: m.map(|m| m.mean_ttft_ms),
-            failed_fraction: m.map_or(0.0, |m| m.failed_fraction),
-            below: below == Some(true),
-        });
-        Ok(below)
-    };
-    let (mut lo, mut hi) = match run(start_rps, &mut probes)? {
+    let mut probes: Vec<Probe> = known
+        .iter()
+        .map(|(rate, m)| Probe {
+            rate: *rate,
+            mean_ttft_ms: Some(m.mean_ttft_ms),
+            failed_fraction: m.failed_fraction,
+            below: config.is_below(m),
+        })
+        .collect();
+    if !probes.is_empty() {
+        let lo = probes
+            .iter()
+            .filter(|p| p.below)
+            .map(|p| p.rate)
+            .fold(0.0, f64::max);
+        let hi = probes
+            .iter()
+            .filter(|p| !p.below && p.rate > lo)
+            .map(|p| p.rate)
+            .fold(None, |a: Option<f64>, r| Some(a.map_or(r, |a| a.min(r))));
+        return search(config, lo, hi, probes, probe);
+    }
+    let mut run = |rate: f64, probes: &mut Vec<Probe>| run_probe(config, &mut probe, rate, probes);
+    let (lo, hi) = match run(start_rps, &mut probes)? {
         Some(true) => (start_rps, None),
         Some(false) => (0.0, Some(start_rps)),
         None => (0.0, None),
     };
-    if lo > 0.0 {
+    search(config, lo, hi, probes, probe)
+}
+
+/// Runs one probe and records it; `Some(below)`, or `None` when no request arrived.
+fn run_probe<E>(
+    config: &PeakConfig,
+    probe: &mut impl FnMut(f64) -> Result<Option<Measurement>, E>,
+    rate: f64,
+    probes: &mut Vec<Probe>,
+) -> Result<Option<bool>, E> {
+    let m = probe(rate)?;
+    let below = m.map(|m| config.is_below(&m));
+    probes.push(Probe {
+        rate,
+        mean_ttft_ms: m.map(|m| m.mean_ttft_ms),
+        failed_fraction: m.map_or(0.0, |m| m.failed_fraction),
+        below: below == Some(true),
+    });
+    Ok(below)
+}
+
+/// Brackets from `lo` (highest rate known below; 0: none) and `hi` (lowest known above), then
+/// bisects; `probes` holds what was run so far.
+fn search<E>(
+    config: &PeakConfig,
+    mut lo: f64,
+    mut hi: Option<f64>,
+    mut probes: Vec<Probe>,
+    mut probe: impl FnMut(f64) -> Result<Option<Measurement>, E>,
+) -> Result<PeakOutcome, E> {
+    let mut run = |rate: f64, probes: &mut Vec<Probe>| run_probe(config, &mut probe, rate, probes);
+    if lo > 0.0 && hi.is_none() {
         // Double until above.
         for _ in 0..MAX_STEPS {
             let rate = lo * 2.0;
@@ -126,7 +186,9 @@ pub fn find_peak<E>(
                 break;
             }
         }
-    } else if let Some(mut above) = hi {
+    } else if lo == 0.0
+        && let Some(mut above) = hi
+    {
         // Halve until below.
         for _ in 0..MAX_STEPS {
             let rate = above / 2.0;
@@ -218,6 +280,39 @@ mod tests {
         let always = find_peak(&PeakConfig::default(), 1.0, knee(f64::INFINITY)).unwrap();
         assert!(!always.bracketed);
         assert_eq!(always.peak_rps, Some(2f64.powi(MAX_STEPS as i32)));
+    }
+
+    #[test]
+    fn known_probes_bracket_the_search() {
+        let m = |ttft: f64| Measurement {
+            mean_ttft_ms: ttft,
+            failed_fraction: 0.0,
+        };
+        // A sweep at 2, 4, 6, 8 with the knee at 6.3: only the bisection of [6, 8] is left.
+        let known = [
+            (2.0, m(10.0)),
+            (4.0, m(10.0)),
+            (6.0, m(10.0)),
+            (8.0, m(1e4)),
+        ];
+        let out = find_peak_from(&PeakConfig::default(), 1.0, &known, knee(6.3)).unwrap();
+        let peak = out.peak_rps.unwrap();
+        assert!(out.bracketed);
+        assert!((6.3 / 1.05..6.3).contains(&peak), "{peak}");
+        assert_eq!(
+            &out.probes[..4].iter().map(|p| p.rate).collect::<Vec<_>>(),
+            &[2.0, 4.0, 6.0, 8.0]
+        );
+        assert!(out.probes.len() <= 4 + 3, "{:?}", out.probes);
+        // All below: it doubles from the highest.
+        let known = [(2.0, m(10.0)), (4.0, m(10.0))];
+        let out = find_peak_from(&PeakConfig::default(), 1.0, &known, knee(6.3)).unwrap();
+        assert_eq!(out.probes[2].rate, 8.0);
+        assert!((6.3 / 1.05..6.3).contains(&out.peak_rps.unwrap()));
+        // All above: it halves from the lowest.
+        let known = [(8.0, m(1e4))];
+        let out = find_peak_from(&PeakConfig::default(), 1.0, &known, knee(0.7)).unwrap();
+        assert!((0.7 / 1.05..0.7).contains(&out.peak_rps.unwrap()));
     }
 
     #[test]

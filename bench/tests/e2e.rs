@@ -442,3 +442,51 @@ fn find_peak_reports_a_bracketed_peak() {
         }
     }
 }
+
+#[test]
+fn overview_sweeps_past_the_weakest_baseline_and_finds_every_peak() {
+    let dir = scratch("overview");
+    let out = run(
+        &dir,
+        &[
+            "--overview",
+            "--workload",
+            "chatbot",
+            "--loras",
+            "10",
+            "--duration",
+            "5",
+            "--policies",
+            "fastlibra,vllm,vllm-async",
+            "--threshold-ms",
+            "60",
+            "--out",
+            "o",
+            "--json",
+        ],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON only");
+    let sweep = v["sweep"].as_array().expect("a sweep");
+    assert!(!sweep.is_empty() && sweep.len() <= 8);
+    let mean = |p: &Value, policy: &str| p["policies"][policy]["ttft_ms"]["mean"].as_f64();
+    let last = sweep.last().expect("a point");
+    // It stops at the first rate where a baseline is above the threshold, not before.
+    let above = |p: &Value| {
+        ["vllm", "vllm-async"]
+            .iter()
+            .any(|b| mean(p, b).is_none_or(|m| m >= 60.0) || p["policies"][*b]["failed"] != 0)
+    };
+    assert!(above(last) || sweep.len() == 8, "{last}");
+    assert!(sweep[..sweep.len() - 1].iter().all(|p| !above(p)));
+    let runs = v["peak_search"]["runs"].as_array().expect("peaks");
+    assert_eq!(runs.len(), 3);
+    for run in runs {
+        // The search starts from the sweep's points.
+        let probes = run["probes"].as_array().expect("probes");
+        assert!(probes.len() >= sweep.len());
+        for (probe, point) in probes.iter().zip(sweep) {
+            assert_eq!(probe["rate"], point["rate"]);
+        }
+    }
+    assert!(dir.join("o").join("ttft_vs_rate.svg").is_file());
+}

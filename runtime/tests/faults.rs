@@ -98,6 +98,7 @@ fn the_default_plan_is_the_plain_simulator() {
         seed: 3,
         check_invariants: false,
         lora_fraction: None,
+        max_cpu_loras: None,
         progress: None,
     };
     for policy in ["fastlibra", "vllm", "slora"] {
@@ -125,6 +126,7 @@ fn a_device_out_of_memory_is_a_typed_error_at_start_up() {
         seed: 1,
         check_invariants: true,
         lora_fraction: None,
+        max_cpu_loras: None,
         progress: None,
     };
     let plan = StressPlan {

@@ -33,6 +33,7 @@ fn options() -> SimOptions {
         seed: 7,
         check_invariants: false,
         lora_fraction: None,
+        max_cpu_loras: None,
         progress: None,
     }
 }

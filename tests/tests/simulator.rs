@@ -20,6 +20,7 @@ fn churn_options(check_invariants: bool) -> SimOptions {
         seed: 7,
         check_invariants,
         lora_fraction: None,
+        max_cpu_loras: None,
         progress: None,
     }
 }

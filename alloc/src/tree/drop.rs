@@ -79,12 +79,19 @@ impl Tree {
         if in_hbm {
             self.nodes[parent as usize].hbm_children -= 1;
         }
+        self.sync_swap_out(parent);
     }
 
     /// Frees one node's pages and slot. Its children are already gone.
     fn remove_node(&mut self, slot: u32, dropped: &mut Dropped) {
         let node = self.nodes.remove(slot as usize);
         debug_assert!(node.flight.is_none() && node.pins == 0 && slot != ROOT);
+        let key = self.rank_key_of(&node);
+        self.rank_remove_node(node.kind, key, slot, node.tier); // never in flight here
+        if node.swap_out {
+            self.swap_out[usize::from(node.kind == NodeKind::Kv)]
+                .remove(&super::rank::entry(key, slot));
+        }
         self.pools[node.tier.index()].free(node.pages);
         self.used_by_kind[node.tier.index()][kind_index(node.kind)] -= node.pages.len();
         dropped.pages[node.tier.index()] += node.pages.len();

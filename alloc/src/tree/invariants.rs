@@ -35,6 +35,7 @@ impl Tree {
         self.check_pins()?;
         self.check_residents()?;
         self.check_index()?;
+        self.check_rank_sets().map_err(InvariantViolation)?;
         Ok(())
     }
 

@@ -48,23 +48,28 @@ impl Tree {
     /// shorter than one block matches the LoRA only. Read-only: record the use with
     /// [`Tree::touch`].
     pub fn match_prefix(&self, adapter: AdapterRef, tokens: &[u32], out: &mut Match) -> Result<()> {
+        let mut keys = std::mem::take(&mut out.keys);
+        self.block_keys(adapter, tokens, &mut keys);
+        let matched = self.match_keys(adapter, &keys, out);
+        out.keys = keys;
+        matched
+    }
+
+    /// [`Tree::match_prefix`] for blocks whose chained keys are already known (as
+    /// [`Tree::block_keys`] gives them): no hashing, one index look-up per matched block. A
+    /// caller that matches the same tokens again and again keeps their keys.
+    pub fn match_keys(&self, adapter: AdapterRef, keys: &[u64], out: &mut Match) -> Result<()> {
         let lora = self.adapter_node(adapter)?;
         out.blocks.clear();
         out.keys.clear();
+        out.keys.extend_from_slice(keys);
         out.lora = Some(MatchedBlock {
             node: lora,
             state: self.nodes[lora.key as usize].state(),
         });
-        let mut key = hash::lora_seed(adapter.id, adapter.version);
         let mut parent = lora.key;
-        let mut matching = true;
-        for block in tokens.chunks_exact(self.config.block_tokens as usize) {
-            key = hash::chain(key, block);
-            out.keys.push(key);
-            if !matching {
-                continue;
-            }
-            match self.index.get(&key) {
+        for key in keys {
+            match self.index.get(key) {
                 Some(&slot) if self.nodes[slot as usize].parent == parent => {
                     out.blocks.push(MatchedBlock {
                         node: self.id_of(slot),
@@ -72,7 +77,7 @@ impl Tree {
                     });
                     parent = slot;
                 }
-                _ => matching = false,
+                _ => break,
             }
         }
         Ok(())
@@ -186,11 +191,13 @@ impl Tree {
 
     pub(crate) fn touch_one(&mut self, slot: u32, now_ns: u64) {
         let half_lives = now_ns as f64 / self.config.visit_half_life_ns as f64;
+        let indexed = self.rank_reindex_before(slot);
         let node = &mut self.nodes[slot as usize];
         // frequency(now) = 2^(ref - now/h); one more visit adds 1.
         let before = (f64::from(node.frequency_log2_ref) - half_lives).exp2();
         node.frequency_log2_ref = ((before + 1.0).log2() + half_lives) as f32;
         node.visits = node.visits.saturating_add(1);
         node.last_use_ns = node.last_use_ns.max(now_ns);
+        self.rank_reindex_after(slot, indexed);
     }
 }

@@ -14,6 +14,7 @@ mod drop;
 pub mod invariants;
 mod kv;
 mod pins;
+mod rank;
 mod select;
 mod transfer;
 
@@ -34,6 +35,7 @@ pub use adapters::Registered;
 pub use drop::Dropped;
 pub use kv::{Match, MatchedBlock};
 pub use pins::PinGuard;
+pub use rank::RankKey;
 pub use select::{Candidates, Scored};
 pub use transfer::Transfer;
 
@@ -54,6 +56,8 @@ pub struct TreeConfig {
     pub visit_half_life_ns: u64,
     /// Most pins alive at once.
     pub max_pins: u32,
+    /// The rank key of [`Tree::lowest_ranked`] and [`Tree::highest_ranked`].
+    pub rank: RankKey,
 }
 
 impl TreeConfig {
@@ -67,6 +71,7 @@ impl TreeConfig {
             enforce_dependency: true,
             visit_half_life_ns: 10_000_000_000,
             max_pins: 65_536,
+            rank: RankKey::LastUse,
         }
     }
 
@@ -125,6 +130,10 @@ pub struct Tree {
     pub(crate) released: Rc<RefCell<Vec<PinId>>>,
     /// Pages per tier held by LoRA (0) and KV (1), reserved destinations included.
     pub(crate) used_by_kind: [[u32; 2]; 3],
+    /// Resident nodes per tier and kind, ordered by rank key (see `rank.rs`).
+    pub(crate) ranked: rank::RankSets,
+    /// Swap-out candidates, ordered by rank key (see `rank.rs`).
+    pub(crate) swap_out: rank::SwapOutSets,
     pub(crate) scratch: Vec<u32>,
 }
 
@@ -169,6 +178,8 @@ impl Tree {
             next_pin_serial: 1,
             released: Rc::new(RefCell::new(Vec::with_capacity(config.max_pins as usize))),
             used_by_kind: [[0; 2]; 3],
+            ranked: Default::default(),
+            swap_out: Default::default(),
             scratch: Vec::with_capacity(max_nodes.min(1 << 20)),
             config,
         })
@@ -299,15 +310,20 @@ impl Tree {
             self.nodes[parent as usize].hbm_children += 1;
         }
         self.add_resident(slot, tier);
+        self.sync_swap_out(slot);
+        self.sync_swap_out(parent);
         slot
     }
 
     pub(crate) fn add_resident(&mut self, slot: u32, tier: Tier) {
         let pos = self.resident[tier.index()].insert(slot);
         self.nodes[slot as usize].resident_pos = pos;
+        self.rank_insert(slot, tier);
     }
 
-    pub(crate) fn remove_resident(&mut self, slot: u32, tier: Tier) {
+    /// Takes a node off its tier's resident list (a node in flight is already off the rank
+    /// sets).
+    pub(crate) fn remove_resident_list(&mut self, slot: u32, tier: Tier) {
         let pos = self.nodes[slot as usize].resident_pos;
         if let Some(moved) = self.resident[tier.index()].remove(pos) {
             self.nodes[moved as usize].resident_pos = pos;

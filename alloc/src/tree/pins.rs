@@ -137,10 +137,12 @@ impl Tree {
         while slot != from {
             let node = &mut self.nodes[slot as usize];
             node.pins += 1;
+            let parent = node.parent;
             if node.pins == 1 {
                 self.pinned_nodes += 1;
+                self.sync_swap_out(slot);
             }
-            slot = node.parent;
+            slot = parent;
         }
         self.pins[pin.key as usize].slot = to.key;
         Ok(())
@@ -194,18 +196,21 @@ impl Tree {
     fn add_pins(&mut self, mut slot: u32, up: bool) {
         while slot != ROOT {
             let node = &mut self.nodes[slot as usize];
+            let parent = node.parent;
             if up {
                 node.pins += 1;
                 if node.pins == 1 {
                     self.pinned_nodes += 1;
+                    self.sync_swap_out(slot);
                 }
             } else {
                 node.pins -= 1;
                 if node.pins == 0 {
                     self.pinned_nodes -= 1;
+                    self.sync_swap_out(slot);
                 }
             }
-            slot = node.parent;
+            slot = parent;
         }
     }
 }

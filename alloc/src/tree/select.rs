@@ -26,6 +26,22 @@ pub enum Candidates {
     Leaves(Tier),
 }
 
+impl Candidates {
+    /// The tiers the candidates live in.
+    pub(crate) fn tiers(self) -> impl Iterator<Item = Tier> {
+        let tiers: &'static [Tier] = match self {
+            Candidates::SwapOut => &[Tier::Hbm],
+            Candidates::SwapIn => &[Tier::Host, Tier::Nvme],
+            Candidates::Stable(t) | Candidates::Leaves(t) => match t {
+                Tier::Hbm => &[Tier::Hbm],
+                Tier::Host => &[Tier::Host],
+                Tier::Nvme => &[Tier::Nvme],
+            },
+        };
+        tiers.iter().copied()
+    }
+}
+
 /// A node and the score the caller gave it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scored {
@@ -90,16 +106,7 @@ impl Tree {
             return;
         }
         let mut heap = BinaryHeap::from(std::mem::take(out));
-        let tiers: &[Tier] = match which {
-            Candidates::SwapOut => &[Tier::Hbm],
-            Candidates::SwapIn => &[Tier::Host, Tier::Nvme],
-            Candidates::Stable(t) | Candidates::Leaves(t) => match t {
-                Tier::Hbm => &[Tier::Hbm],
-                Tier::Host => &[Tier::Host],
-                Tier::Nvme => &[Tier::Nvme],
-            },
-        };
-        for &tier in tiers {
+        for tier in which.tiers() {
             for &slot in self.resident[tier.index()].as_slice() {
                 if !self.qualifies(which, slot) {
                     continue;
@@ -140,7 +147,7 @@ impl Tree {
         tier_ok && self.qualifies(which, id.key)
     }
 
-    fn qualifies(&self, which: Candidates, slot: u32) -> bool {
+    pub(crate) fn qualifies(&self, which: Candidates, slot: u32) -> bool {
         let node = &self.nodes[slot as usize];
         if node.flight.is_some() || node.pins > 0 {
             return false;

@@ -58,12 +58,16 @@ impl Tree {
         let (kind, count, parent) = (node.kind, node.pages.len(), node.parent);
         let reserved = self.pools[to.index()].alloc(count, id.key)?;
         self.used_by_kind[to.index()][kind_index(kind)] += count;
+        // A moving node is no candidate for anything: it leaves the rank sets until it lands.
+        self.rank_remove(id.key, from);
         let node = &mut self.nodes[id.key as usize];
         node.flight = Some(to);
         node.flight_pages = reserved;
         if to == Tier::Hbm {
             self.nodes[parent as usize].hbm_children += 1;
         }
+        self.sync_swap_out(id.key);
+        self.sync_swap_out(parent);
         Ok(Transfer {
             node: id,
             from,
@@ -80,7 +84,7 @@ impl Tree {
         let (from, kind, parent, old) = (node.tier, node.kind, node.parent, node.pages);
         self.pools[from.index()].free(old);
         self.used_by_kind[from.index()][kind_index(kind)] -= old.len();
-        self.remove_resident(id.key, from);
+        self.remove_resident_list(id.key, from);
         let node = &mut self.nodes[id.key as usize];
         node.tier = to;
         node.pages = node.flight_pages;
@@ -90,6 +94,8 @@ impl Tree {
         if from == Tier::Hbm {
             self.nodes[parent as usize].hbm_children -= 1;
         }
+        self.sync_swap_out(id.key);
+        self.sync_swap_out(parent);
         Ok(Transfer {
             node: id,
             from,
@@ -110,9 +116,12 @@ impl Tree {
         let node = &mut self.nodes[id.key as usize];
         node.flight = None;
         node.flight_pages = PageList::EMPTY;
+        self.rank_insert(id.key, from);
         if to == Tier::Hbm {
             self.nodes[parent as usize].hbm_children -= 1;
         }
+        self.sync_swap_out(id.key);
+        self.sync_swap_out(parent);
         Ok(Transfer {
             node: id,
             from,

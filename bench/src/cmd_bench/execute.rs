@@ -1,6 +1,6 @@
 //! Runs a [`Plan`]: the peak searches, then every grid point × policy, then the outputs.
 
-use fastlibra_bench::peak::{Measurement, PeakConfig, find_peak};
+use fastlibra_bench::peak::{Measurement, PeakConfig, find_peak_from};
 use fastlibra_bench::plots;
 use fastlibra_bench::progress::Progress;
 use fastlibra_bench::report::{
@@ -46,28 +46,39 @@ pub fn run_plan(plan: &Plan) -> Result<(), BenchError> {
     files::prepare_dir(&plan.out)?;
     let progress = Progress::new(plan.output == Output::Normal);
     let peaks = match &plan.peak {
-        Some(config) => Some(find_peaks(plan, config, &progress)?),
+        Some(config) => Some(find_peaks(plan, config, &progress, &[])?),
         None => None,
     };
     let mut points: Vec<PointResult> = Vec::with_capacity(workloads.len());
     for (rate, loras, workload) in &workloads {
-        let mut done = Vec::with_capacity(plan.policies.len());
-        for &policy in &plan.policies {
-            let label = format!("{policy} @ {}", rate_label(plan, *rate));
-            let summarized = run_one(plan, &progress, workload, policy, label)?;
-            if plan.output == Output::Normal {
-                progress.println(&progress_line(policy, *rate, plan, &summarized));
-            }
-            done.push((policy, summarized));
-        }
-        points.push(PointResult {
-            rate: *rate,
-            loras: *loras,
-            dir_name: format!("rate-{}_loras-{loras}", plots::tick(*rate)),
-            done,
-        });
+        points.push(run_point(plan, &progress, *rate, *loras, workload)?);
     }
     outputs::write(plan, &points, peaks)
+}
+
+/// Every policy at one grid point.
+pub fn run_point(
+    plan: &Plan,
+    progress: &Progress,
+    rate: f64,
+    loras: u32,
+    workload: &Workload,
+) -> Result<PointResult, BenchError> {
+    let mut done = Vec::with_capacity(plan.policies.len());
+    for &policy in &plan.policies {
+        let label = format!("{policy} @ {}", rate_label(plan, rate));
+        let summarized = run_one(plan, progress, workload, policy, label)?;
+        if plan.output == Output::Normal {
+            progress.println(&progress_line(policy, rate, plan, &summarized));
+        }
+        done.push((policy, summarized));
+    }
+    Ok(PointResult {
+        rate,
+        loras,
+        dir_name: format!("rate-{}_loras-{loras}", plots::tick(rate)),
+        done,
+    })
 }
 
 /// `--backend cuda` without `--fallback-cpu` on a machine with no usable GPU: the error, before
@@ -166,6 +177,11 @@ fn run_one(
     summarized.summary.runtime = Some(RuntimeFigures {
         shards: run.per_shard_requests.len() as u32,
         per_shard_requests: run.per_shard_requests.clone(),
+        per_shard_engine_call_ms_max: run
+            .per_shard_engine_call_ns_max
+            .iter()
+            .map(|&ns| ns as f64 / 1e6)
+            .collect(),
         nvme_pages_written: run.io.pages_written,
         nvme_pages_read: run.io.pages_read,
         nvme_write_errors: run.io.write_errors,
@@ -203,18 +219,29 @@ fn simulate(
     result
 }
 
-/// Searches each policy's peak rate at each adapter count, starting from the first rate.
-fn find_peaks(
+/// Searches each policy's peak rate at each adapter count, starting from the first rate, or
+/// from the points of `known` (a sweep already run) at that count.
+pub fn find_peaks(
     plan: &Plan,
     config: &PeakConfig,
     progress: &Progress,
+    known: &[PointResult],
 ) -> Result<Vec<PeakRun>, BenchError> {
     let mut runs = Vec::new();
     for &loras in &plan.loras {
         for &policy in &plan.policies {
             let mut adapters = loras;
             let mut probe_no = 0;
-            let outcome = find_peak(config, plan.rates[0], |rate| -> Result<_, BenchError> {
+            let seen: Vec<(f64, Measurement)> = known
+                .iter()
+                .filter_map(|p| {
+                    adapters = p.loras;
+                    let s = &p.done.iter().find(|(q, _)| *q == policy)?.1;
+                    Some((p.rate, measure_summary(s)?))
+                })
+                .collect();
+            let start = plan.rates[0];
+            let outcome = find_peak_from(config, start, &seen, |rate| -> Result<_, BenchError> {
                 probe_no += 1;
                 let Some(workload) = plan.workload.generate(rate, loras)? else {
                     return Ok(None);
@@ -279,6 +306,22 @@ fn probe_line(
         rate_label(plan, rate),
         started.elapsed().as_secs_f64()
     )
+}
+
+/// Mean TTFT and failed share of a summarized run; `None` when it had no request.
+pub fn measure_summary(s: &Summarized) -> Option<Measurement> {
+    let s = &s.summary;
+    if s.requests == 0 {
+        return None;
+    }
+    Some(Measurement {
+        mean_ttft_ms: if s.ttft_ms.count > 0 {
+            s.ttft_ms.mean
+        } else {
+            f64::INFINITY
+        },
+        failed_fraction: s.failed as f64 / s.requests as f64,
+    })
 }
 
 /// Mean TTFT and failed share of a run; `None` when it had no request.

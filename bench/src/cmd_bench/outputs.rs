@@ -179,12 +179,7 @@ fn print(plan: &Plan, top: &Report, reports: &[Report]) -> Result<(), BenchError
                 print!("{}", table::render(r, &plan.policies));
             }
             if let Some(search) = &top.peak_search {
-                for run in &search.runs {
-                    let peak = run
-                        .peak_rps
-                        .map_or_else(|| "none found".into(), |p| rate_label(plan, p));
-                    println!("peak load of {} ({} LoRAs): {peak}", run.policy, run.loras);
-                }
+                print!("{}", peak_table(plan, search));
             }
             if plan.cpu.is_some()
                 && let Some(mib) = fastlibra_bench::rss::peak_rss_mib()
@@ -197,4 +192,44 @@ fn print(plan: &Plan, top: &Report, reports: &[Report]) -> Result<(), BenchError
         Output::Json => print!("{}", top.to_json()?),
     }
     Ok(())
+}
+
+/// The peak table: per LoRA count, each policy's peak load and fastlibra's gain over it.
+fn peak_table(plan: &Plan, search: &PeakSearch) -> String {
+    let mut out = String::new();
+    let mut counts: Vec<u32> = search.runs.iter().map(|r| r.loras).collect();
+    counts.dedup();
+    for loras in counts {
+        let runs: Vec<&PeakRun> = search.runs.iter().filter(|r| r.loras == loras).collect();
+        let fastlibra = runs
+            .iter()
+            .find(|r| r.policy == "fastlibra")
+            .and_then(|r| r.peak_rps);
+        out.push_str(&format!(
+            "peak load ({loras} LoRAs; mean TTFT under {} ms, at most {} % failed):\n",
+            plots::tick(search.config.threshold_ms),
+            plots::tick(search.config.max_failed_fraction * 100.0)
+        ));
+        out.push_str(&format!(
+            "{:<14} {:>22}  {}\n",
+            "policy", "peak", "fastlibra's gain"
+        ));
+        for run in runs {
+            let peak = run.peak_rps.map_or_else(
+                || "none found".to_string(),
+                |p| {
+                    let bound = if run.bracketed { "" } else { "≥ " };
+                    format!("{bound}{}", rate_label(plan, p))
+                },
+            );
+            let gain = match (fastlibra, run.peak_rps) {
+                (Some(f), Some(p)) if run.policy != "fastlibra" => {
+                    format!("{:+.1} %", (f / p - 1.0) * 100.0)
+                }
+                _ => String::new(),
+            };
+            out.push_str(&format!("{:<14} {:>22}  {gain}\n", run.policy, peak));
+        }
+    }
+    out
 }

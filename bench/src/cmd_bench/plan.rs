@@ -19,11 +19,18 @@ use fastlibra_runtime::workload::Workload;
 use super::{BenchArgs, BenchError};
 
 /// The backends `--backend` accepts.
-const BACKENDS: [&str; 3] = ["sim", "cpu", "cuda"];
+const BACKENDS: [&str; 4] = ["sim", "cpu", "cuda", "http"];
 
 /// Default arrival window, s: with the default DGG rate, the three main policies finish in
 /// well under a minute of wall time in a release build on two cores.
 pub const DEFAULT_DURATION_S: f64 = 120.0;
+
+/// Arrival window of the overview's runs, s: long enough for the caches to fill and queues
+/// to build past a policy's peak, short enough that the whole overview stays quick.
+pub const OVERVIEW_DURATION_S: f64 = 40.0;
+
+/// Most rates the overview's sweep runs.
+pub const OVERVIEW_MAX_POINTS: usize = 8;
 
 /// Default DGG rate, user queries/s: loads the simulated H100 moderately (queues form at
 /// bursts, none of the main policies is overloaded).
@@ -71,11 +78,22 @@ impl WorkloadSpec {
     /// The workload at `rate` with `loras` adapters (ignored by DGG). `Ok(None)` when no
     /// request arrives.
     pub fn generate(&self, rate: f64, loras: u32) -> Result<Option<Workload>, BenchError> {
+        self.generate_window(rate, loras, None)
+    }
+
+    /// [`WorkloadSpec::generate`] over another arrival window (`None`: the plan's).
+    pub fn generate_window(
+        &self,
+        rate: f64,
+        loras: u32,
+        duration_s: Option<f64>,
+    ) -> Result<Option<Workload>, BenchError> {
         match self {
             WorkloadSpec::Synthetic { name, params } => {
                 let params = WorkloadParams {
                     rate_per_s: rate,
                     lora_count: loras,
+                    duration_s: duration_s.unwrap_or(params.duration_s),
                     ..params.clone()
                 };
                 match workload::by_name(name, &params) {
@@ -91,6 +109,7 @@ impl WorkloadSpec {
             } => {
                 let params = DggWorkloadParams {
                     rate_per_s: rate,
+                    duration_s: duration_s.unwrap_or(params.duration_s),
                     ..params.clone()
                 };
                 match dgg::workload(graphs.as_deref(), &params, *seed) {
@@ -113,6 +132,29 @@ impl WorkloadSpec {
     }
 }
 
+/// The overview's sweep: rates `step`, `2 × step`, … until the weakest baseline passes the
+/// threshold (at most [`OVERVIEW_MAX_POINTS`]), then every policy's peak.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Overview {
+    /// The first rate and the step between rates, in the workload's unit.
+    pub step: f64,
+}
+
+impl Overview {
+    /// The overview of a workload: steps of about a third of the weakest baseline's peak on
+    /// the default hardware, so the sweep shows light load, the knee and overload.
+    fn of(is_dgg: bool, workload: &str) -> Overview {
+        let step = match workload {
+            _ if is_dgg => 5.0,
+            "chatbot" => 5.0,
+            "translation" => 100.0,
+            "agents" => 0.5,
+            _ => WorkloadParams::default().rate_per_s,
+        };
+        Overview { step }
+    }
+}
+
 /// A checked benchmark, ready to run.
 pub struct Plan {
     /// The run's fixed parameters (rate and loras of the first point).
@@ -129,8 +171,10 @@ pub struct Plan {
     pub options: SimOptions,
     /// `--backend cpu|cuda`: the real runtime's options (progress set per run).
     pub cpu: Option<RunOptions>,
-    /// `--find-peak` settings.
+    /// `--find-peak` settings (also set for the overview).
     pub peak: Option<PeakConfig>,
+    /// The overview's sweep (`rates` then holds its first rate only).
+    pub overview: Option<Overview>,
     /// Output folder.
     pub out: PathBuf,
     /// What to print.
@@ -140,7 +184,7 @@ pub struct Plan {
 impl Plan {
     /// Whether more than one point runs.
     pub fn is_sweep(&self) -> bool {
-        self.rates.len() * self.loras.len() > 1
+        self.overview.is_some() || self.rates.len() * self.loras.len() > 1
     }
 }
 
@@ -157,16 +201,38 @@ pub fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
             max: MAX_POINTS,
         });
     }
-    if !(args.duration.is_finite() && args.duration > 0.0) {
+    let checkpoint = checkpoint_config(&args)?;
+    let cpu = cpu_options(&args, checkpoint.as_ref())?;
+    let overview = (args.overview
+        || (cpu.is_none() && args.rate.is_empty() && args.duration.is_none() && !args.find_peak))
+        .then(|| Overview::of(is_dgg, &args.workload));
+    if overview.is_some() && (cpu.is_some() || loras.len() > 1) {
+        return Err(BenchError::BadNumber {
+            flag: "overview",
+            requirement: "used with --backend sim and at most one --loras",
+            value: format!("--backend {} --loras {loras:?}", args.backend),
+        });
+    }
+    let rates = match overview {
+        Some(o) => vec![o.step],
+        None => rates,
+    };
+    let duration = args.duration.unwrap_or(if overview.is_some() {
+        OVERVIEW_DURATION_S
+    } else {
+        DEFAULT_DURATION_S
+    });
+    if !(duration.is_finite() && duration > 0.0) {
         return Err(bad_number(
             "duration",
             "a positive number of seconds",
-            args.duration,
+            duration,
         ));
     }
-    let peak = peak_config(&args)?;
-    let checkpoint = checkpoint_config(&args)?;
-    let cpu = cpu_options(&args, checkpoint.as_ref())?;
+    let mut peak = peak_config(&args)?;
+    if overview.is_some() {
+        peak = Some(peak_config_always(&args));
+    }
     if cpu.is_some() && peak.is_some() {
         return Err(BenchError::BadNumber {
             flag: "find-peak",
@@ -174,7 +240,17 @@ pub fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
             value: format!("--backend {}", args.backend),
         });
     }
-    let workload = workload_spec(&args, is_dgg, rates[0], loras[0])?;
+    let workload = workload_spec(&args, is_dgg, rates[0], loras[0], duration)?;
+    // Every grid point's workload is held at once; the overview holds one at a time, up to
+    // twice its last sweep rate while it searches the peaks.
+    let held: Vec<(f64, u32)> = match overview {
+        Some(o) => vec![(o.step * 2.0 * OVERVIEW_MAX_POINTS as f64, loras[0])],
+        None => loras
+            .iter()
+            .flat_map(|&n| rates.iter().map(move |&r| (r, n)))
+            .collect(),
+    };
+    super::memory::check(&workload, &held, duration)?;
     let hardware = hardware(&args, checkpoint.as_ref())?;
     let out = args
         .out
@@ -203,13 +279,14 @@ pub fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
         seed: args.seed,
         rate: rates[0],
         loras: loras[0],
-        duration_s: args.duration,
+        duration_s: duration,
     };
     let options = SimOptions {
         hardware,
         seed: args.seed,
         check_invariants: false,
         lora_fraction: None,
+        max_cpu_loras: None,
         progress: None,
     };
     Ok(Plan {
@@ -221,6 +298,7 @@ pub fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
         options,
         cpu,
         peak,
+        overview,
         out,
         output,
     })
@@ -253,7 +331,7 @@ fn cpu_options(
             });
         }
     }
-    if args.backend == "sim" {
+    if args.backend == "sim" || args.backend == "http" {
         let given = [
             ("verify", args.verify),
             ("cores", args.cores.is_some()),
@@ -461,11 +539,16 @@ fn peak_config(args: &BenchArgs) -> Result<Option<PeakConfig>, BenchError> {
             args.peak_tolerance,
         ));
     }
-    Ok(args.find_peak.then(|| PeakConfig {
+    Ok(args.find_peak.then(|| peak_config_always(args)))
+}
+
+/// The peak search's settings from checked flags.
+fn peak_config_always(args: &BenchArgs) -> PeakConfig {
+    PeakConfig {
         threshold_ms: args.threshold_ms,
         rel_tolerance: args.peak_tolerance,
         ..PeakConfig::default()
-    }))
+    }
 }
 
 fn workload_spec(
@@ -473,6 +556,7 @@ fn workload_spec(
     is_dgg: bool,
     rate: f64,
     loras: u32,
+    duration_s: f64,
 ) -> Result<WorkloadSpec, BenchError> {
     if is_dgg {
         // The built-in services have 15 adapters, which all fit in HBM; eight tenants make
@@ -482,7 +566,7 @@ fn workload_spec(
             .unwrap_or(if args.graphs.is_some() { 1 } else { 8 });
         let params = DggWorkloadParams {
             rate_per_s: rate,
-            duration_s: args.duration,
+            duration_s,
             tenants,
             ..DggWorkloadParams::default()
         };
@@ -501,7 +585,7 @@ fn workload_spec(
     let params = WorkloadParams {
         lora_count: loras,
         rate_per_s: rate,
-        duration_s: args.duration,
+        duration_s,
         seed: args.seed,
         ..WorkloadParams::default()
     };

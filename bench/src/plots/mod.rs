@@ -48,6 +48,7 @@ pub fn policy_color(policy: &str) -> RGBColor {
     match policy {
         "fastlibra" => RGBColor(0x1f, 0x77, 0xb4),
         "vllm" => RGBColor(0xff, 0x7f, 0x0e),
+        "vllm-async" => RGBColor(0xbc, 0xbd, 0x22),
         "slora" => RGBColor(0x2c, 0xa0, 0x2c),
         "fastlibra-wom" => RGBColor(0x94, 0x67, 0xbd),
         "fastlibra-wos" => RGBColor(0x8c, 0x56, 0x4b),

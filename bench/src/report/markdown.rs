@@ -59,6 +59,11 @@ fn describe(run: &RunInfo, sweep: bool) -> String {
     let how = if run.backend == "sim" {
         "every figure here is **simulated** by the deterministic discrete-event simulator, \
          not measured on hardware"
+    } else if run.backend == "http" {
+        "every figure here is **measured over HTTP** by an open-loop client of the server named \
+         under *HTTP* below, each latency from the request's scheduled send time; cache hit \
+         rates, the TTFT breakdown and HBM use are not visible from outside a server and are \
+         left out"
     } else {
         "every figure here is **measured** in wall-clock time by the real runtime on the \
          device named under *Real runtime* below"
@@ -84,6 +89,7 @@ fn single(out: &mut String, report: &Report, order: &[&str]) {
     table(out, report, order);
     peak_section(out, report);
     runtime_section(out, report, order);
+    super::http_md::section(out, report, order);
     let _ = writeln!(out, "\n## Plots\n");
     for (title, file) in [
         ("TTFT distribution", plots::TTFT_CDF),
@@ -193,7 +199,14 @@ fn table(out: &mut String, report: &Report, order: &[&str]) {
 }
 
 fn row(policy: &str, s: &PolicySummary, ratio: &str) -> String {
-    let pct = |v: f64| format!("{:.1} %", v * 100.0);
+    let over_http = s.http.is_some();
+    let pct = |v: f64| {
+        if over_http {
+            "–".to_string()
+        } else {
+            format!("{:.1} %", v * 100.0)
+        }
+    };
     format!(
         "| {policy} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {ratio} |",
         s.completed,

@@ -19,6 +19,7 @@ pub mod error;
 pub mod files;
 pub mod hgrm;
 pub mod hlog;
+mod http_md;
 pub mod json;
 pub mod latency;
 pub mod markdown;

@@ -85,6 +85,9 @@ pub struct RuntimeFigures {
     pub shards: u32,
     /// Requests routed to each shard.
     pub per_shard_requests: Vec<u64>,
+    /// The longest wall time one engine call took on each shard, ms.
+    #[serde(default)]
+    pub per_shard_engine_call_ms_max: Vec<f64>,
     /// Pages written to / read back intact from the NVMe page files.
     pub nvme_pages_written: u64,
     /// Pages read back intact.
@@ -180,6 +183,9 @@ pub struct PolicySummary {
     /// Real backends: how the run went on the machine (shards, NVMe I/O, faults, reloads).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<RuntimeFigures>,
+    /// `--backend http`: the server, its models and every failure by kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<crate::http::HttpFigures>,
 }
 
 /// Reads a field that is present (possibly `null`) as `Some`, so `null` round-trips.
@@ -285,6 +291,7 @@ pub fn summarize(result: &SimResult) -> Summarized {
         peak_rps: None,
         verify: None,
         runtime: None,
+        http: None,
     };
     let mut ttft_at_ns: Vec<(u64, u64)> = result
         .outcomes

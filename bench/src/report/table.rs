@@ -40,7 +40,14 @@ pub fn render(report: &Report, order: &[&str]) -> String {
 
 fn row(name: &str, s: &PolicySummary, ratio: Option<f64>) -> Vec<String> {
     let ms = |v: f64| format!("{v:.1} ms");
-    let pct = |v: f64| format!("{:.1}%", v * 100.0);
+    let over_http = s.http.is_some();
+    let pct = |v: f64| {
+        if over_http {
+            "-".to_string()
+        } else {
+            format!("{:.1}%", v * 100.0)
+        }
+    };
     vec![
         name.to_string(),
         s.completed.to_string(),

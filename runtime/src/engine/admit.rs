@@ -52,6 +52,8 @@ impl Engine {
             adapter: new.adapter,
             adapter_ref,
             tokens,
+            keys: Vec::new(),
+            keys_for: None,
             prompt_len,
             max_new,
             generated: 0,
@@ -80,6 +82,7 @@ impl Engine {
             staged_pages: 0,
             assessed: false,
             short_of_room: false,
+            activating: false,
         }) as u32;
         self.waiting.push_back(slot); // the youngest: the line stays in arrival order
         self.dirty.push_back((slot, new.id));
@@ -154,13 +157,18 @@ impl Engine {
         };
         let tokens_end = context as usize;
         let matched = {
-            let r = &self.requests[slot as usize];
-            let tokens = if self.config.knobs.retain_kv {
-                &r.tokens[..tokens_end]
+            let r = &mut self.requests[slot as usize];
+            let end = if self.config.knobs.retain_kv {
+                tokens_end
             } else {
-                &[][..]
+                0
             };
-            self.tree.match_prefix(adapter_ref, tokens, &mut found)
+            if r.keys_for != Some((adapter_ref, end)) {
+                self.tree
+                    .block_keys(adapter_ref, &r.tokens[..end], &mut r.keys);
+                r.keys_for = Some((adapter_ref, end));
+            }
+            self.tree.match_keys(adapter_ref, &r.keys, &mut found)
         };
         if let Err(err) = matched {
             debug_assert!(matches!(err, AllocError::StaleVersion { .. }));
@@ -224,6 +232,10 @@ impl Engine {
         self.scratch_match = found;
         match state {
             NodeState::InFlight { .. } => self.wait_on(slot, missing),
+            // A synchronous policy loads the adapter only for the step that needs it.
+            NodeState::Stable(_) if resident == 0 && self.defers_adapter_load(slot) => {
+                self.requests[slot as usize].waiting_on = None;
+            }
             NodeState::Stable(tier) => self.start_swap_in(slot, missing, tier),
         }
     }
@@ -305,6 +317,7 @@ impl Engine {
         let r = &mut self.requests[slot as usize];
         r.phase = Phase::Ready;
         r.waiting_on = None;
+        r.activating = false;
         r.ready_ns = Some(now);
         r.chain_blocks = last as u32;
         r.published_blocks = last as u32;
@@ -359,6 +372,9 @@ impl Engine {
             return false;
         };
         let (from, pages, kind) = (view.tier(), view.pages(), view.kind());
+        if kind == NodeKind::Lora && from == Tier::Nvme && !self.make_cpu_lora_room() {
+            return false;
+        }
         if !self.make_room(to, pages, kind, urgent) {
             return false;
         }
@@ -377,6 +393,7 @@ impl Engine {
             on_demand: urgent,
         };
         self.next_transfer += 1;
+        self.note_activation_load(cmd.id, kind, urgent);
         if from == Tier::Hbm {
             self.pending_out_pages += pages;
         }
@@ -391,6 +408,7 @@ impl Engine {
             .remove(&id)
             .ok_or(EngineError::UnknownTransfer(id))?;
         self.links.done(cmd.link);
+        self.activation_loads.remove(&id);
         if cmd.from == Tier::Hbm {
             self.pending_out_pages -= cmd.pages;
         }

@@ -74,6 +74,9 @@ pub(crate) struct StepInFlight {
 
 impl Engine {
     pub(crate) fn form_step(&mut self) {
+        if self.activation_pending() {
+            return; // the model runner is loading adapters (synchronous policies)
+        }
         let mut entries = Vec::new();
         let mut budget = self.config.prefill_token_budget;
         let mut seats = self.config.max_batch;

@@ -89,6 +89,10 @@ pub struct EngineConfig {
     pub link_queue_depth: u32,
     /// Cost estimates.
     pub costs: CostHints,
+    /// For the static-split policies (`vllm`, `vllm-async`): most adapters cached in host
+    /// memory and HBM together, vLLM's `max_cpu_loras` (the rest wait on disk, the NVMe
+    /// tier, and are read back on demand). `None`: as many as the host tier holds.
+    pub max_cpu_loras: Option<u32>,
     /// Run `check_invariants()` after every input (tests and debugging; slow).
     pub check_invariants: bool,
     /// Queue every clean move of an adapter (a tier change without a copy, since its weights
@@ -126,6 +130,7 @@ impl EngineConfig {
             link_queue_depth: 4,
             staging_fraction: 0.1,
             costs,
+            max_cpu_loras: None,
             check_invariants: false,
             report_clean_moves: false,
         }

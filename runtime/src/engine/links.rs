@@ -70,6 +70,9 @@ pub(crate) struct Links {
     /// Commands released to the driver, not yet polled.
     outbox: VecDeque<TransferCmd>,
     depth: u32,
+    /// Commands per node in the background queues, so that [`Links::promote`] scans a queue
+    /// only when the node is in one (queues grow long under pressure).
+    background_nodes: rustc_hash::FxHashMap<NodeId, u32>,
 }
 
 impl Links {
@@ -86,6 +89,16 @@ impl Links {
             queue.urgent.push_back(cmd);
         } else {
             queue.background.push_back(cmd);
+            *self.background_nodes.entry(cmd.node).or_default() += 1;
+        }
+    }
+
+    fn left_background(&mut self, node: NodeId) {
+        if let Some(count) = self.background_nodes.get_mut(&node) {
+            *count -= 1;
+            if *count == 0 {
+                self.background_nodes.remove(&node);
+            }
         }
     }
 
@@ -93,12 +106,21 @@ impl Links {
     pub(crate) fn release(&mut self) {
         for queue in &mut self.queues {
             while queue.in_flight < self.depth {
-                let Some(cmd) = queue
-                    .urgent
-                    .pop_front()
-                    .or_else(|| queue.background.pop_front())
-                else {
-                    break;
+                let cmd = match queue.urgent.pop_front() {
+                    Some(cmd) => cmd,
+                    None => match queue.background.pop_front() {
+                        Some(cmd) => {
+                            let count = self.background_nodes.get_mut(&cmd.node);
+                            match count {
+                                Some(c) if *c > 1 => *c -= 1,
+                                _ => {
+                                    self.background_nodes.remove(&cmd.node);
+                                }
+                            }
+                            cmd
+                        }
+                        None => break,
+                    },
                 };
                 queue.in_flight += 1;
                 self.outbox.push_back(cmd);
@@ -109,11 +131,15 @@ impl Links {
     /// A waiting request now needs the queued background copy of `node`: it moves to the
     /// on-demand queue (it keeps its id). False if it is not waiting in a background queue.
     pub(crate) fn promote(&mut self, node: fastlibra_alloc::NodeId) -> bool {
+        if !self.background_nodes.contains_key(&node) {
+            return false;
+        }
         for queue in &mut self.queues {
             if let Some(pos) = queue.background.iter().position(|c| c.node == node) {
                 let mut cmd = queue.background.remove(pos).expect("found");
                 cmd.on_demand = true;
                 queue.urgent.push_back(cmd);
+                self.left_background(node);
                 return true;
             }
         }

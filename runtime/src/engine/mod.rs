@@ -23,12 +23,14 @@
 //! policy frees memory first; preemption by recompute is the last resort. See [`policy`] for
 //! what each policy does differently.
 
+mod activate;
 mod admit;
 mod batch;
 pub mod config;
 pub mod fuzz;
 mod inputs;
 pub mod links;
+mod live;
 pub mod policy;
 mod progress;
 mod recover;
@@ -39,7 +41,7 @@ pub mod swapper;
 use std::collections::VecDeque;
 
 use fastlibra_alloc::{AllocError, Tier, Tree, TreeConfig};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use slab::Slab;
 
 pub use batch::{PrefillPart, StepCmd};
@@ -114,6 +116,8 @@ pub struct Engine {
     /// Requests waiting on each node's transfer.
     pub(crate) waiters: FxHashMap<fastlibra_alloc::NodeId, Vec<(u32, u64)>>,
     pub(crate) next_transfer: u64,
+    /// Synchronous adapter loads in flight (see [`activate`]): no step forms meanwhile.
+    pub(crate) activation_loads: FxHashSet<u64>,
     pub(crate) step: Option<batch::StepInFlight>,
     /// No step could form, nothing ran and the head of the line was short of room: only the
     /// head may stage until a step forms (see [`progress`]).
@@ -168,11 +172,22 @@ impl Engine {
         tree_config.enforce_dependency = config.knobs.enforce_dependency;
         tree_config.visit_half_life_ns = config.visit_half_life_ns;
         tree_config.max_pins = 1 << 20;
+        tree_config.rank = Engine::rank_key(&config);
         let mut tree = Tree::new(tree_config)?;
+        // With a CPU cache bound (vLLM's `max_cpu_loras`) only that many start in host memory.
+        let host_cap = match config.knobs.lora_fraction {
+            Some(_) => config.max_cpu_loras.unwrap_or(u32::MAX),
+            None => u32::MAX,
+        };
         for (id, adapter) in config.adapters.iter().enumerate() {
             let id = id as u32;
-            tree.register_adapter(id, adapter.pages, Tier::Host, 0)
-                .or_else(|_| tree.register_adapter(id, adapter.pages, Tier::Nvme, 0))?;
+            let in_host = id < host_cap
+                && tree
+                    .register_adapter(id, adapter.pages, Tier::Host, 0)
+                    .is_ok();
+            if !in_host {
+                tree.register_adapter(id, adapter.pages, Tier::Nvme, 0)?;
+            }
         }
         Ok(Engine {
             links: links::Links::new(config.link_queue_depth),
@@ -186,6 +201,7 @@ impl Engine {
             transfers: FxHashMap::default(),
             waiters: FxHashMap::default(),
             next_transfer: 1,
+            activation_loads: FxHashSet::default(),
             step: None,
             wedged: false,
             next_step: 1,
@@ -365,6 +381,10 @@ impl Engine {
         assert!(
             !self.wedged || (self.running.is_empty() && self.step.is_none()),
             "the line is wedged while a step runs"
+        );
+        assert!(
+            self.activation_loads.is_empty() || self.step.is_none(),
+            "a step runs while adapters load synchronously"
         );
         let seq = |s: u32| self.requests[s as usize].seq;
         assert!(

@@ -5,7 +5,8 @@
 //! | `fastlibra`     | enforced  | yes                     | host, then NVMe | unified       | cost model | yes (watermarks, prefetch) |
 //! | `fastlibra-wom` | not kept  | yes                     | host, then NVMe | unified       | cost model | yes |
 //! | `fastlibra-wos` | enforced  | yes                     | host, then NVMe | unified       | LRU     | yes |
-//! | `vllm`          | not kept  | yes (prefix caching)    | dropped         | static (0.2)  | LRU     | no (on demand) |
+//! | `vllm`          | not kept  | yes (prefix caching)    | dropped         | static (0.2)  | LRU     | no (on demand, synchronous) |
+//! | `vllm-async`    | not kept  | yes (prefix caching)    | dropped         | static (0.2)  | LRU     | no (on demand, overlapped) |
 //! | `slora`         | n/a       | no                      | n/a             | unified       | LRU     | no (on demand) |
 //!
 //! vLLM keeps LoRA weights in GPU slots (a fixed share of memory, LRU) with a host LRU behind
@@ -13,14 +14,25 @@
 //! nothing links the two, so KV of an evicted LoRA stays: invalid KV. S-LoRA pages adapters and
 //! running KV in one pool, loads adapters on demand and evicts them LRU, and frees a request's
 //! KV when it finishes.
+//!
+//! `vllm` loads adapters as vLLM does: synchronously, in the model runner, before the step
+//! that needs them (`vllm/lora/worker_manager.py`, `LRUCacheWorkerLoRAManager.add_adapter`:
+//! from disk into the CPU cache when it is not there, then into a GPU slot), so every request
+//! of that step, decodes included, waits for the copy; see [`super::activate`]. `vllm-async`
+//! is the same cache with the loads overlapping compute, as FASTLIBRA does them: a request
+//! whose adapter is on its way waits alone. It is kinder to vLLM than vLLM is.
 
 /// The cache policies the engine can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PolicyKind {
     /// FASTLIBRA: dependency tree, unified pools, cost-model swapper.
     Fastlibra,
-    /// vLLM: static LoRA/KV split, LRU, no dependency tracking.
+    /// vLLM: static LoRA/KV split, LRU, no dependency tracking, adapters loaded in the step
+    /// that needs them (the whole step waits).
     Vllm,
+    /// `Vllm` with adapter loads that overlap compute (only the requests that need an adapter
+    /// wait for it).
+    VllmAsync,
     /// S-LoRA: unified pool, on-demand LRU adapters, no history KV.
     Slora,
     /// FASTLIBRA without dependency maintenance.
@@ -55,13 +67,18 @@ pub struct PolicyKnobs {
     /// Swap out above the high watermark and prefetch below the prefetch watermark on every
     /// tick; otherwise memory is only freed when an allocation needs it.
     pub proactive: bool,
+    /// Adapters are loaded synchronously at the start of the step that first needs them (no
+    /// step runs while they load), as vLLM's model runner does; otherwise a load overlaps
+    /// compute and only the requests that need it wait.
+    pub sync_lora_load: bool,
 }
 
 impl PolicyKind {
     /// Every policy, in report order.
-    pub const ALL: [PolicyKind; 5] = [
+    pub const ALL: [PolicyKind; 6] = [
         PolicyKind::Fastlibra,
         PolicyKind::Vllm,
+        PolicyKind::VllmAsync,
         PolicyKind::Slora,
         PolicyKind::FastlibraWom,
         PolicyKind::FastlibraWos,
@@ -77,14 +94,15 @@ impl PolicyKind {
         match self {
             PolicyKind::Fastlibra => "fastlibra",
             PolicyKind::Vllm => "vllm",
+            PolicyKind::VllmAsync => "vllm-async",
             PolicyKind::Slora => "slora",
             PolicyKind::FastlibraWom => "fastlibra-wom",
             PolicyKind::FastlibraWos => "fastlibra-wos",
         }
     }
 
-    /// Its knobs; `lora_fraction` applies to `vllm` only (default 0.2, vLLM's split as the
-    /// FASTLIBRA paper measured it).
+    /// Its knobs; `lora_fraction` applies to `vllm` and `vllm-async` only (default 0.2, vLLM's
+    /// split as the FASTLIBRA paper measured it).
     pub fn knobs(self, lora_fraction: Option<f64>) -> PolicyKnobs {
         let fastlibra = PolicyKnobs {
             enforce_dependency: true,
@@ -93,6 +111,16 @@ impl PolicyKind {
             lora_fraction: None,
             ranking: Ranking::CostModel,
             proactive: true,
+            sync_lora_load: false,
+        };
+        let vllm_async = PolicyKnobs {
+            enforce_dependency: false,
+            retain_kv: true,
+            offload_kv: false,
+            lora_fraction: Some(lora_fraction.unwrap_or(0.2)),
+            ranking: Ranking::Lru,
+            proactive: false,
+            sync_lora_load: false,
         };
         match self {
             PolicyKind::Fastlibra => fastlibra,
@@ -105,13 +133,10 @@ impl PolicyKind {
                 ..fastlibra
             },
             PolicyKind::Vllm => PolicyKnobs {
-                enforce_dependency: false,
-                retain_kv: true,
-                offload_kv: false,
-                lora_fraction: Some(lora_fraction.unwrap_or(0.2)),
-                ranking: Ranking::Lru,
-                proactive: false,
+                sync_lora_load: true,
+                ..vllm_async
             },
+            PolicyKind::VllmAsync => vllm_async,
             PolicyKind::Slora => PolicyKnobs {
                 enforce_dependency: true,
                 retain_kv: false,
@@ -119,6 +144,7 @@ impl PolicyKind {
                 lora_fraction: None,
                 ranking: Ranking::Lru,
                 proactive: false,
+                sync_lora_load: false,
             },
         }
     }

@@ -30,6 +30,10 @@ pub(crate) struct Request {
     pub(crate) adapter_ref: AdapterRef,
     /// Prompt (history included) followed by the tokens generated so far.
     pub(crate) tokens: Vec<u32>,
+    /// Chained keys of the full blocks of `tokens[..n]` under adapter version `a`, for the
+    /// `(a, n)` in `keys_for`: evaluations while it waits match without hashing again.
+    pub(crate) keys: Vec<u64>,
+    pub(crate) keys_for: Option<(fastlibra_alloc::AdapterRef, usize)>,
     pub(crate) prompt_len: u32,
     pub(crate) max_new: u32,
     pub(crate) generated: u32,
@@ -75,6 +79,9 @@ pub(crate) struct Request {
     /// Its latest evaluation found no room for the next node of its path (in the tier that
     /// node goes to, or within the staging share): it waits for memory, not for a transfer.
     pub(crate) short_of_room: bool,
+    /// With synchronous adapter loads: the step being formed needs this request's adapter,
+    /// so it may load it now (see [`super::activate`]). Cleared when the request is ready.
+    pub(crate) activating: bool,
 }
 
 impl Request {

@@ -9,7 +9,7 @@
 //!   are evicted LRU within it; evicted KV is dropped.
 //! - Host: demote to NVMe (a copy), or drop KV. NVMe: drop KV leaves.
 
-use fastlibra_alloc::{Candidates, NodeId, NodeKind, Tier};
+use fastlibra_alloc::{Candidates, NodeId, NodeKind, RankKey, Tier};
 
 use super::Engine;
 
@@ -90,12 +90,12 @@ impl Engine {
         let mut out = std::mem::take(&mut self.scratch_scored);
         let k = (pages / self.config.pages_per_block.max(1)) as usize + ROUND;
         let scorer = self.out_scorer();
-        self.tree.lowest(
+        self.tree.lowest_ranked(
             Candidates::SwapOut,
             k,
-            |v| match only {
-                Some(kind) if v.kind() != kind => f32::INFINITY,
-                _ => scorer.score(&v),
+            |kind, tier| match only {
+                Some(only) if kind != only => None,
+                _ => Some(scorer.offset(kind, tier)),
             },
             &mut out,
         );
@@ -157,6 +157,14 @@ impl Engine {
         if only == Some(NodeKind::Lora) {
             // Adapters are few: rank them directly instead of scanning every HBM node.
             self.lora_candidates(&mut out);
+        } else if self.tree.config().rank == RankKey::LastUse {
+            // The tree keeps nodes in last-use order: no scan.
+            self.tree.lowest_ranked(
+                Candidates::SwapOut,
+                LRU_QUEUE,
+                |kind, _| only.is_none_or(|only| kind == only).then_some(0.0),
+                &mut out,
+            );
         } else {
             self.tree.lowest(
                 Candidates::SwapOut,
@@ -259,10 +267,10 @@ impl Engine {
         }
         let mut out = std::mem::take(&mut self.scratch_scored);
         let scorer = self.out_scorer();
-        self.tree.lowest(
+        self.tree.lowest_ranked(
             Candidates::Stable(Tier::Host),
             ROUND,
-            |v| scorer.score(&v),
+            scorer.offsets(),
             &mut out,
         );
         for c in &out {
@@ -297,16 +305,10 @@ impl Engine {
         }
         let mut out = std::mem::take(&mut self.scratch_scored);
         let scorer = self.out_scorer();
-        self.tree.lowest(
+        self.tree.lowest_ranked(
             Candidates::Leaves(Tier::Nvme),
             ROUND,
-            |v| {
-                if v.kind() == NodeKind::Lora {
-                    f32::INFINITY
-                } else {
-                    scorer.score(&v)
-                }
-            },
+            |kind, tier| (kind != NodeKind::Lora).then(|| scorer.offset(kind, tier)),
             &mut out,
         );
         for c in &out {

@@ -23,7 +23,7 @@
 //! log2 freq_ref + t_i/(τ ln 2) + const`, where the constant (the `now` part of both decays)
 //! is the same for every node, so ranking needs no exponential per node.
 
-use fastlibra_alloc::{Candidates, NodeKind, NodeState, NodeView, Tier};
+use fastlibra_alloc::{Candidates, NodeKind, NodeState, RankKey, Tier};
 
 use super::Engine;
 use super::policy::Ranking;
@@ -36,31 +36,35 @@ pub(crate) struct Scorer {
     host_cost_log2: f32,
     nvme_cost_log2: f32,
     kv_cost_cap_log2: f32,
-    recency_per_ns: f32,
 }
 
 impl Scorer {
-    pub(crate) fn score(&self, v: &NodeView<'_>) -> f32 {
+    /// The part of a node's score fixed by its kind and tier; the score is this plus the
+    /// tree's rank key of the node (see [`Engine::rank_key`]), so the tree can keep nodes in
+    /// score order between decisions.
+    pub(crate) fn offset(&self, kind: NodeKind, tier: Tier) -> f32 {
         match self.ranking {
-            Ranking::Lru => v.last_use_ns() as f32,
+            Ranking::Lru => 0.0,
             Ranking::CostModel => {
                 // Cost per page of getting it back from where it is (or would land).
-                let mut cost = match v.tier() {
+                let mut cost = match tier {
                     Tier::Nvme => self.nvme_cost_log2,
                     _ => self.host_cost_log2,
                 };
                 let mut factor = 0.0;
-                if v.kind() == NodeKind::Lora {
+                if kind == NodeKind::Lora {
                     factor = self.lora_factor_log2;
                 } else {
                     cost = cost.min(self.kv_cost_cap_log2);
                 }
-                factor
-                    + cost
-                    + v.frequency_log2_ref()
-                    + v.last_use_ns() as f32 * self.recency_per_ns
+                factor + cost
             }
         }
+    }
+
+    /// The offsets of [`Scorer::offset`], for [`fastlibra_alloc::Tree::lowest_ranked`].
+    pub(crate) fn offsets(self) -> impl Fn(NodeKind, Tier) -> Option<f32> {
+        move |kind, tier| Some(self.offset(kind, tier))
     }
 }
 
@@ -90,8 +94,18 @@ impl Engine {
                 .max(1.0)
                 .log2() as f32,
             kv_cost_cap_log2: per_page_recompute.max(1.0).log2() as f32,
-            recency_per_ns: (1.0 / (self.config.recency_tau_ns as f64 * std::f64::consts::LN_2))
-                as f32,
+        }
+    }
+
+    /// The rank key the tree orders nodes by for a configuration: the last use for LRU, and
+    /// for the cost model the node-dependent part of `log2 Eval`, `log2 freq_ref + t_i/(τ ln 2)`.
+    pub(crate) fn rank_key(config: &super::EngineConfig) -> RankKey {
+        match config.knobs.ranking {
+            Ranking::Lru => RankKey::LastUse,
+            Ranking::CostModel => RankKey::Decayed {
+                recency_per_ns: (1.0 / (config.recency_tau_ns as f64 * std::f64::consts::LN_2))
+                    as f32,
+            },
         }
     }
 
@@ -100,7 +114,7 @@ impl Engine {
     pub fn swap_out_candidates(&self, k: usize, out: &mut Vec<fastlibra_alloc::Scored>) {
         let scorer = self.out_scorer();
         self.tree
-            .lowest(Candidates::SwapOut, k, |v| scorer.score(&v), out);
+            .lowest_ranked(Candidates::SwapOut, k, scorer.offsets(), out);
     }
 
     /// Recomputes `Low_lora` and the LoRA factor from the adapters' visit frequencies.
@@ -170,12 +184,8 @@ impl Engine {
         }
         let mut out = std::mem::take(&mut self.scratch_scored);
         let scorer = self.out_scorer();
-        self.tree.highest(
-            Candidates::SwapIn,
-            2 * depth,
-            |v| scorer.score(&v),
-            &mut out,
-        );
+        self.tree
+            .highest_ranked(Candidates::SwapIn, 2 * depth, scorer.offsets(), &mut out);
         let mut left = budget;
         for c in &out {
             let Ok(view) = self.tree.node(c.node) else {

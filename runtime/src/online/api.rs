@@ -301,7 +301,8 @@ pub struct RuntimeSnapshot {
     pub waiting_adapters: Vec<String>,
     /// Pages of the HBM, host and NVMe tiers.
     pub pages: [TierPages; 3],
-    /// HBM pages pinned by requests; 0 when the server is idle.
+    /// Tree nodes (adapters and KV blocks) pinned by requests, or above a pinned node; 0 when
+    /// the server is idle. (Named for pages; the tree counts pinned nodes, not pages.)
     pub pinned_hbm_pages: u64,
     /// Share of HBM KV pages whose adapter is not in HBM (unusable), 0..=1.
     pub invalid_kv_share: f64,
@@ -321,6 +322,20 @@ pub struct RuntimeSnapshot {
     pub preemptions: u64,
     /// Wall time of each engine call on the shards.
     pub engine_call: DurationHistogram,
+    /// Prompt tokens of finished requests (vLLM's `prompt_tokens`).
+    pub prompt_tokens: u64,
+    /// Tokens generated (vLLM's `generation_tokens`), cancelled requests' included.
+    pub generation_tokens: u64,
+    /// Requests that ended with `Done` or `Failed`.
+    pub requests_finished: u64,
+    /// Requests cancelled (their stream dropped early, or cut by a drain's deadline).
+    pub requests_cancelled: u64,
+    /// Time to first token, from `submit` (vLLM's `time_to_first_token_seconds`).
+    pub time_to_first_token: DurationHistogram,
+    /// Time between consecutive tokens of a request (vLLM's `inter_token_latency_seconds`).
+    pub inter_token_latency: DurationHistogram,
+    /// Time from `submit` to the last event (vLLM's `e2e_request_latency_seconds`).
+    pub e2e_request_latency: DurationHistogram,
     /// Invariant checks run on idle shards, and how many failed (must stay 0).
     pub invariant_checks: u64,
     /// Invariant checks that failed.

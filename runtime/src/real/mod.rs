@@ -36,5 +36,5 @@ pub use adapters::SourceAdapter;
 pub use error::RealError;
 pub use nvme::{InjectedFaults, NvmeFaults};
 pub use runner::{RunOptions, RunResult, run_real};
-pub use shard::{Clock, IoCounters, Shard, ShardConfig, ShardReport};
+pub use shard::{Clock, IoCounters, Shard, ShardConfig, ShardReport, TokenChooser};
 pub use verify::VerifyStats;

@@ -38,6 +38,9 @@ pub struct SimOptions {
     pub check_invariants: bool,
     /// For `vllm`: the static fraction of HBM pages reserved for LoRA adapters (default 0.2).
     pub lora_fraction: Option<f64>,
+    /// For `vllm` and `vllm-async`: vLLM's `max_cpu_loras`, the most adapters cached in host
+    /// memory (the rest are read from disk when needed). `None`: all that fit in the host tier.
+    pub max_cpu_loras: Option<u32>,
     /// Called as the run advances (`None`: silent).
     pub progress: Option<ProgressFn>,
 }
@@ -115,9 +118,10 @@ pub enum SimError {
 }
 
 /// All policy names `run_policy` accepts.
-pub const POLICIES: [&str; 6] = [
+pub const POLICIES: [&str; 7] = [
     "fastlibra",
     "vllm",
+    "vllm-async",
     "slora",
     "fastlibra-wom",
     "fastlibra-wos",

@@ -204,6 +204,7 @@ pub fn run_seed(seed: u64, size: CampaignSize) -> SeedReport {
         seed,
         check_invariants: size.engine_invariants,
         lora_fraction: None,
+        max_cpu_loras: None,
         progress: None,
     };
     let plan = StressPlan {

@@ -8,6 +8,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::time::Instant;
 
 use fastlibra_kernels::{AdapterLoad, CostModel, Iteration, PrefillChunk};
 use rustc_hash::FxHashMap;
@@ -16,6 +17,7 @@ use super::api::{ProgressFn, SimError, SimOptions, SimProgress, SimResult};
 use super::faults::Fate;
 use super::plan::{MIN_HBM_PAGES, MemoryPlan};
 use super::stress::{Stress, StressPlan, StressReport};
+use super::timing::CallTiming;
 use crate::engine::{Engine, EngineConfig, Link, NewRequest, PolicyKind, StepCmd, TransferCmd};
 use crate::outcome::RequestOutcome;
 use crate::workload::{SessionStart, Workload};
@@ -54,6 +56,8 @@ struct Driver<'a> {
     progress: Option<ProgressFn>,
     /// Faults, checkers and peaks of a stressed run (`None`: the plain simulator).
     stress: Option<Box<Stress>>,
+    /// Wall-clock timing, when asked for (see `super::timing`).
+    timing: Option<Box<CallTiming>>,
 }
 
 pub(crate) fn simulate(
@@ -61,7 +65,18 @@ pub(crate) fn simulate(
     kind: PolicyKind,
     options: &SimOptions,
 ) -> Result<SimResult, SimError> {
-    simulate_with(workload, kind, options, None).map(|(result, _)| result)
+    simulate_with(workload, kind, options, None, None).map(|(result, _, _)| result)
+}
+
+/// A plain run that also measures its wall-clock cost.
+pub(crate) fn simulate_timed(
+    workload: &Workload,
+    kind: PolicyKind,
+    options: &SimOptions,
+    timing: CallTiming,
+) -> Result<(SimResult, CallTiming), SimError> {
+    let (result, _, timing) = simulate_with(workload, kind, options, None, Some(timing))?;
+    Ok((result, timing.expect("asked for")))
 }
 
 /// A run, stressed when `stress` is given (see `super::stress`).
@@ -70,7 +85,8 @@ pub(crate) fn simulate_with(
     kind: PolicyKind,
     options: &SimOptions,
     stress: Option<&StressPlan>,
-) -> Result<(SimResult, Option<StressReport>), SimError> {
+    timing: Option<CallTiming>,
+) -> Result<(SimResult, Option<StressReport>, Option<CallTiming>), SimError> {
     let plan = MemoryPlan::new(&options.hardware, &workload.adapters)?;
     let mut config = EngineConfig::new(
         kind,
@@ -82,6 +98,7 @@ pub(crate) fn simulate_with(
         plan.costs,
     );
     config.knobs = kind.knobs(options.lora_fraction);
+    config.max_cpu_loras = options.max_cpu_loras;
     config.check_invariants = options.check_invariants;
     let mut stress = stress.map(|plan| Box::new(Stress::new(plan)));
     if let Some(stress) = &mut stress {
@@ -106,6 +123,7 @@ pub(crate) fn simulate_with(
         tokens_sampled: 0,
         progress: options.progress.clone(),
         stress,
+        timing: timing.map(Box::new),
     };
     let end_ns = driver.run();
     let mut outcomes = driver.outcomes;
@@ -120,7 +138,7 @@ pub(crate) fn simulate_with(
         simulated_ns: end_ns,
         lora_fraction: driver.engine.config().knobs.lora_fraction,
     };
-    Ok((result, report))
+    Ok((result, report, driver.timing.map(|t| *t)))
 }
 
 impl Driver<'_> {
@@ -172,6 +190,7 @@ impl Driver<'_> {
             if event != Event::Tick {
                 self.pending -= 1;
             }
+            let turn_start = self.timing.is_some().then(Instant::now);
             match event {
                 Event::Arrival { session, turn } => self.arrive(now, session, turn),
                 Event::TransferDone { id } => self.transfer_done(now, id),
@@ -186,7 +205,16 @@ impl Driver<'_> {
                     self.engine.handle_timeout(now);
                 }
             }
+            let call = turn_start.map(|start| start.elapsed());
+            let done_before = self.outcomes.len();
             self.drain(now);
+            if let (Some(timing), Some(start), Some(call)) = (&mut self.timing, turn_start, call) {
+                if timing.opens_window(now) {
+                    timing.tree_nodes(self.engine.tree().node_count());
+                }
+                let done = (self.outcomes.len() - done_before) as u64;
+                timing.record(now, call, start.elapsed(), done);
+            }
             if let Some(stress) = &mut self.stress {
                 stress.observe(&self.engine);
             }

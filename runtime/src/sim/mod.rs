@@ -15,9 +15,11 @@ pub mod oracle;
 pub mod overload;
 pub mod plan;
 pub mod stress;
+pub mod timing;
 
 pub use api::{
     MAIN_POLICIES, POLICIES, ProgressFn, SimError, SimOptions, SimProgress, SimResult, run_policy,
 };
 pub use faults::{FaultCounts, FaultPlan, SlowLink};
 pub use stress::{Peaks, StressPlan, StressReport, run_stressed};
+pub use timing::{CallTiming, TimingWindow, run_policy_timed};

@@ -69,7 +69,8 @@ pub fn run_stressed(
             .collect::<Vec<_>>()
             .join(", "),
     })?;
-    let (result, report) = super::driver::simulate_with(workload, kind, options, Some(plan))?;
+    let (result, report, _) =
+        super::driver::simulate_with(workload, kind, options, Some(plan), None)?;
     Ok((result, report.unwrap_or_default()))
 }
 

@@ -148,6 +148,8 @@ pub struct RunResult {
     pub injected: InjectedFaults,
     /// Requests each shard served.
     pub per_shard_requests: Vec<u64>,
+    /// The longest wall time one engine call took on each shard, ns.
+    pub per_shard_engine_call_ns_max: Vec<u64>,
     /// Adapters reloaded with new weights during the run.
     pub reloads: u64,
     /// The measured cost hints the engines used.
@@ -318,6 +320,7 @@ pub fn run_real(
         io: IoCounters::default(),
         injected: InjectedFaults::default(),
         per_shard_requests: Vec::new(),
+        per_shard_engine_call_ns_max: Vec::new(),
         reloads,
         costs,
         start_ns,
@@ -335,6 +338,9 @@ pub fn run_real(
         result.io.add(&r.io);
         result.injected.add(&r.injected);
         result.per_shard_requests.push(*served);
+        result
+            .per_shard_engine_call_ns_max
+            .push(r.engine_call_ns_max);
     }
     drop(spill);
     Ok(result)

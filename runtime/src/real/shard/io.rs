@@ -60,8 +60,9 @@ impl Shard {
         let mut done = Vec::new();
         self.device.poll_copies(&mut done)?;
         for id in &done {
-            self.engine
-                .handle_transfer_done(clock.now_ns(), *id, true)?;
+            super::timed(&mut self.engine_call_ns_max, || {
+                self.engine.handle_transfer_done(clock.now_ns(), *id, true)
+            })?;
         }
         Ok(!done.is_empty())
     }
@@ -180,13 +181,16 @@ impl Shard {
         if p.lost {
             // A lost adapter with no room anywhere (`Lost::AdapterPending`) comes back later
             // through `fill_registrations`.
-            if let Lost::AdapterReloaded { registered, tier } =
-                self.engine.handle_transfer_lost(now, id)?
-            {
+            let lost = super::timed(&mut self.engine_call_ns_max, || {
+                self.engine.handle_transfer_lost(now, id)
+            })?;
+            if let Lost::AdapterReloaded { registered, tier } = lost {
                 self.register_from_source(registered, tier)?;
             }
         } else {
-            self.engine.handle_transfer_done(now, id, !p.failed)?;
+            super::timed(&mut self.engine_call_ns_max, || {
+                self.engine.handle_transfer_done(now, id, !p.failed)
+            })?;
         }
         Ok(())
     }

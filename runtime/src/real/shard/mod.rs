@@ -15,7 +15,10 @@
 //! ```
 
 mod io;
+mod live;
 mod step;
+
+pub use live::TokenChooser;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -126,6 +129,17 @@ pub struct ShardReport {
     pub served: u64,
     /// When the shard stopped serving (before `verify` recomputes), ns.
     pub finished_ns: u64,
+    /// The longest wall time one engine call took on this shard, ns: the longest the shard's
+    /// core was held by the engine alone (a TTFT spike for every request on the shard).
+    pub engine_call_ns_max: u64,
+}
+
+/// Runs one engine call and keeps the longest wall time one took.
+pub(super) fn timed<R>(max_ns: &mut u64, call: impl FnOnce() -> R) -> R {
+    let start = Instant::now();
+    let result = call();
+    *max_ns = (*max_ns).max(start.elapsed().as_nanos() as u64);
+    result
 }
 
 enum Nvme {
@@ -167,7 +181,13 @@ pub struct Shard {
     verify_jobs: Vec<(Vec<u32>, Vec<f32>, Arc<SourceAdapter>)>,
     outcomes: Vec<RequestOutcome>,
     io_counters: IoCounters,
+    /// The longest wall time one engine call (`handle_*`, `finish`) took, ns.
+    engine_call_ns_max: u64,
     check: bool,
+    /// Picks each sampled token (serving); greedy when `None` (benchmarks, verification).
+    chooser: Option<Box<dyn TokenChooser>>,
+    /// Wall time spent in the device's forward passes, ns.
+    forward_ns: u64,
 }
 
 impl Shard {
@@ -255,7 +275,10 @@ impl Shard {
             verify_jobs: Vec::new(),
             outcomes: Vec::new(),
             io_counters: IoCounters::default(),
+            engine_call_ns_max: 0,
             check: config.check_invariants,
+            chooser: None,
+            forward_ns: 0,
         };
         for (id, source) in adapters.iter().enumerate() {
             let adapter = shard
@@ -305,7 +328,9 @@ impl Shard {
                 sampled: 0,
             },
         );
-        self.engine.handle_arrival(now_ns, request);
+        timed(&mut self.engine_call_ns_max, || {
+            self.engine.handle_arrival(now_ns, request)
+        });
     }
 
     /// A session ended.
@@ -322,7 +347,9 @@ impl Shard {
         source: Arc<SourceAdapter>,
     ) -> Result<(), RealError> {
         check_layout(self.device_choice, &source)?;
-        let (registered, tier) = self.engine.reload_adapter(now_ns, adapter, source.info())?;
+        let (registered, tier) = timed(&mut self.engine_call_ns_max, || {
+            self.engine.reload_adapter(now_ns, adapter, source.info())
+        })?;
         self.write_adapter(registered.node, tier, &source.paged)?;
         self.sources
             .insert((adapter, registered.adapter.version), source.clone());
@@ -342,7 +369,9 @@ impl Shard {
             if let Some((t, _)) = self.engine.poll_timeout()
                 && clock.now_ns() >= t
             {
-                self.engine.handle_timeout(clock.now_ns());
+                timed(&mut self.engine_call_ns_max, || {
+                    self.engine.handle_timeout(clock.now_ns())
+                });
                 moved = true;
             }
             // Adapters moved without a copy get their bytes before any transfer reads them.
@@ -399,7 +428,9 @@ impl Shard {
     /// Ends the run: every request still held fails as unfinished, page I/O drains.
     pub fn finish(&mut self, clock: &Clock) -> Result<ShardReport, RealError> {
         let finished_ns = clock.now_ns();
-        self.engine.finish(finished_ns);
+        timed(&mut self.engine_call_ns_max, || {
+            self.engine.finish(finished_ns)
+        });
         while let Some(o) = self.engine.poll_outcome() {
             self.outcomes.push(o);
         }
@@ -435,6 +466,7 @@ impl Shard {
             },
             served: 0,
             finished_ns,
+            engine_call_ns_max: self.engine_call_ns_max,
         })
     }
 

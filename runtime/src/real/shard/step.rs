@@ -54,10 +54,13 @@ impl Shard {
                 },
             })
             .collect();
+        let started = std::time::Instant::now();
         let logits = self.device.forward(&inputs)?;
+        self.forward_ns += started.elapsed().as_nanos() as u64;
         drop(inputs);
         drop(lora_pages);
         let mut sampled: FxHashMap<u64, u32> = FxHashMap::default();
+        let mut ending = Vec::new();
         for (seq, logits) in seqs.iter().zip(&logits) {
             let track = self.tracks.entry(seq.request).or_insert(Track {
                 max_new: 1,
@@ -72,7 +75,17 @@ impl Shard {
             // A request that reused cached KV: its first token, and its last token (which
             // also reads the KV it decoded into its own pages).
             let check = first_start > 0 && (track.sampled == 1 || track.sampled == track.max_new);
-            sampled.insert(seq.request, argmax(logits));
+            let token = match &mut self.chooser {
+                Some(chooser) => {
+                    let (token, ends) = chooser.choose(seq.request, logits);
+                    if ends {
+                        ending.push(seq.request);
+                    }
+                    token
+                }
+                None => argmax(logits),
+            };
+            sampled.insert(seq.request, token);
             if check && self.verifier.is_some() {
                 // Checked after the run, so recomputing does not slow the serving path.
                 let source = self.sources[&(seq.adapter.id, seq.adapter.version)].clone();
@@ -88,8 +101,10 @@ impl Shard {
             .iter()
             .map(|r| sampled.get(r).copied().unwrap_or(0))
             .collect();
-        self.engine
-            .handle_step_done(clock.now_ns(), step.id, &out)?;
+        super::timed(&mut self.engine_call_ns_max, || {
+            self.engine
+                .handle_step_done_ending(clock.now_ns(), step.id, &out, &ending)
+        })?;
         Ok(())
     }
 }
