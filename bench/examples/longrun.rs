@@ -87,6 +87,7 @@ fn run(args: &Args) -> Result<(), String> {
         seed: SEED,
         check_invariants: false,
         lora_fraction: None,
+        max_cpu_loras: None,
         progress: None,
     };
     for name in &args.workloads {

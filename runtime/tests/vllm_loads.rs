@@ -79,7 +79,7 @@ fn vllm_reads_adapters_from_disk_beyond_max_cpu_loras() {
         }
         let stats = hand.engine.stats();
         // Adapter 4, 3 and then 4 again came from disk (4 was pushed out by 3 and 0).
-        assert_eq!(stats.bytes.nvme_read, 3 * 4 << 20, "{policy:?}");
+        assert_eq!(stats.bytes.nvme_read, (3 * 4) << 20, "{policy:?}");
     }
 }
 
