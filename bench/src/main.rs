@@ -10,6 +10,7 @@ mod cmd_cuda;
 mod cmd_dgg;
 mod cmd_generate;
 mod cmd_plan;
+mod cmd_serve;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,8 @@ enum Command {
     Generate(cmd_generate::GenerateArgs),
     /// CUDA backend: compile-check the kernels (no GPU needed) or run the GPU checks.
     Cuda(cmd_cuda::CudaArgs),
+    /// Serve a model and its LoRA adapters over the OpenAI HTTP API (vLLM's flags and metrics).
+    Serve(Box<cmd_serve::ServeArgs>),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::BenchIo(args) => cmd_bench_io::run(args),
         Command::Adapters(args) => cmd_adapters::run(args),
         Command::Cuda(args) => cmd_cuda::run(args),
+        Command::Serve(args) => cmd_serve::run(*args).map_err(Into::into),
         Command::Generate(args) => cmd_generate::run(args),
     };
     match result {
