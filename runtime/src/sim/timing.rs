@@ -154,7 +154,8 @@ mod tests {
         t.record(5, Duration::from_millis(50), Duration::from_nanos(2), 0);
         assert_eq!(t.calls(), 1001);
         assert_eq!(t.call_ns_max, 50_000_000);
-        assert_eq!(t.call_ns_quantile(0.5), 50_100);
+        // The 501st of 1,001 calls took 50,100 ns: bucket 501, whose upper edge is 50,200.
+        assert_eq!(t.call_ns_quantile(0.5), 50_200);
         assert_eq!(t.call_ns_quantile(1.0), 50_000_000);
         assert_eq!(t.windows.len(), 101);
         assert_eq!(t.windows[0].requests, 9);
