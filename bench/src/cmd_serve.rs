@@ -293,7 +293,7 @@ mod tests {
             (&["--backend", "tpu"], "--backend"),
             (&["--policy", "lru"], "--policy"),
             (&["--hbm", "lots"], "--hbm"),
-            (&["--read-timeout", "-1"], "--read-timeout"),
+            (&["--read-timeout=-1"], "--read-timeout"),
             (&["--cores", "0"], "--cores"),
         ] {
             let err = parse(argv).unwrap_err().to_string();

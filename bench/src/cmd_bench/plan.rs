@@ -204,9 +204,12 @@ pub fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
     let checkpoint = checkpoint_config(&args)?;
     let cpu = cpu_options(&args, checkpoint.as_ref())?;
     let overview = (args.overview
-        || (cpu.is_none() && args.rate.is_empty() && args.duration.is_none() && !args.find_peak))
+        || (args.backend == "sim"
+            && args.rate.is_empty()
+            && args.duration.is_none()
+            && !args.find_peak))
         .then(|| Overview::of(is_dgg, &args.workload));
-    if overview.is_some() && (cpu.is_some() || loras.len() > 1) {
+    if overview.is_some() && (args.backend != "sim" || loras.len() > 1) {
         return Err(BenchError::BadNumber {
             flag: "overview",
             requirement: "used with --backend sim and at most one --loras",
