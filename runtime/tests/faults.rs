@@ -214,3 +214,19 @@ fn the_other_small_hbm_stalls_of_the_long_campaign_finish() {
         );
     }
 }
+
+/// Found when `vllm` began loading adapters synchronously (the step waits for them): with a
+/// step stalled (15), slow steps (148) or HBM withheld (196), the line needed more adapters
+/// than the GPU slots and the CPU cache hold. Loads for one step evicted the copies another
+/// request of the same step had just brought in, requests left waiting kept starting loads
+/// outside the walk, and no step formed while any load ran: the engine moved adapters between
+/// disk, host and HBM until the two-minute horizon while running decodes waited. Now only the walk
+/// starts loads, and a step forms between two walks.
+#[test]
+fn vllm_synchronous_loads_under_faults_finish() {
+    for seed in [15, 148, 196] {
+        let report = check(seed);
+        assert_eq!(report.policy, "vllm", "seed {seed}");
+        assert_eq!(report.unfinished, 0, "seed {seed}");
+    }
+}

@@ -19,7 +19,15 @@
 //!    (disk → host when not cached there, then host → HBM)
 //!  any activation load in flight ──► no step forms (the model runner is busy loading)
 //!  all done ──► those requests are ready, and the step forms with them
+//!  the next walk comes only after that step has formed (or found nothing to run)
 //! ```
+//!
+//! Only the walk starts loads: a request it left waiting (short of room, its load lost or
+//! failed, its adapter moved on disk → host but not yet host → HBM) tries again at the next
+//! walk. Loads started outside a walk, or walks back to back, let adapters the line needs
+//! evict one another's copies with no step in between; under faults (HBM withheld, stalled or
+//! slow steps) the line grew past what the GPU slots and CPU cache hold and the engine loaded
+//! adapters until the horizon while decodes waited (campaign seeds 15, 148 and 196).
 //!
 //! The GPU slots are the static LoRA share of HBM (LRU, `super::room`), and the CPU cache is
 //! the host tier, holding at most [`super::EngineConfig::max_cpu_loras`] adapters (LRU; the
@@ -40,10 +48,17 @@ impl Engine {
         if !self.config.knobs.sync_lora_load {
             return false;
         }
-        if self.activation_loads.is_empty() {
-            self.start_activations();
+        if !self.activation_loads.is_empty() {
+            return true;
         }
-        !self.activation_loads.is_empty()
+        if self.activation_walked {
+            // A step forms between two walks, whatever the last one's loads made ready.
+            self.activation_walked = false;
+            return false;
+        }
+        self.start_activations();
+        self.activation_walked = !self.activation_loads.is_empty();
+        self.activation_walked
     }
 
     /// Whether `slot`, whose adapter is not in HBM, must wait for a step to need it before its
@@ -78,8 +93,11 @@ impl Engine {
                 continue;
             }
             if r.phase == Phase::Waiting {
+                // Only this walk may start its load: a request left waiting (short of room,
+                // or its load lost) tries again at the next walk, after this batch's loads.
                 self.requests[slot as usize].activating = true;
                 self.evaluate(slot);
+                self.requests[slot as usize].activating = false;
                 if self.waiting.get(i) != Some(&slot) {
                     continue; // it failed and left the line
                 }

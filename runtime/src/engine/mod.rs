@@ -118,6 +118,9 @@ pub struct Engine {
     pub(crate) next_transfer: u64,
     /// Synchronous adapter loads in flight (see [`activate`]): no step forms meanwhile.
     pub(crate) activation_loads: FxHashSet<u64>,
+    /// With synchronous adapter loads: the last walk started loads, so the next step forms
+    /// before another walk (see [`activate`]).
+    pub(crate) activation_walked: bool,
     pub(crate) step: Option<batch::StepInFlight>,
     /// No step could form, nothing ran and the head of the line was short of room: only the
     /// head may stage until a step forms (see [`progress`]).
@@ -202,6 +205,7 @@ impl Engine {
             waiters: FxHashMap::default(),
             next_transfer: 1,
             activation_loads: FxHashSet::default(),
+            activation_walked: false,
             step: None,
             wedged: false,
             next_step: 1,

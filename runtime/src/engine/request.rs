@@ -79,8 +79,9 @@ pub(crate) struct Request {
     /// Its latest evaluation found no room for the next node of its path (in the tier that
     /// node goes to, or within the staging share): it waits for memory, not for a transfer.
     pub(crate) short_of_room: bool,
-    /// With synchronous adapter loads: the step being formed needs this request's adapter,
-    /// so it may load it now (see [`super::activate`]). Cleared when the request is ready.
+    /// With synchronous adapter loads: the walk for the step being formed is evaluating this
+    /// request, so it may load its adapter now (see [`super::activate`]). Set only during
+    /// that evaluation.
     pub(crate) activating: bool,
 }
 
