@@ -18,12 +18,10 @@ use super::metrics::Published;
 use super::registry::Registry;
 use super::runtime::{Counters, OnlineRuntime, ShardLink};
 use super::shard_loop::{ShardLoop, shard_main, table};
-use crate::engine::CostHints;
-use crate::real::calibrate::calibrate;
+use crate::real::calibrate::spill_and_costs;
 use crate::real::device::{DeviceChoice, cuda_cost_hints};
 use crate::real::router::Router;
 use crate::real::shard::BLOCK_TOKENS;
-use crate::real::spill::SpillDir;
 use crate::real::{Clock, RealError, Shard, ShardConfig, SourceAdapter};
 
 /// Spill a request to its adapter's second shard when the home shard holds this many more.
@@ -77,17 +75,7 @@ pub fn start_with(
             .map(|a| a.for_cuda(&config, page_bytes))
             .collect::<Result<_, _>>()?;
     }
-    let spill = SpillDir::new(options.spill_dir.as_deref()).map_err(|source| RealError::Spill {
-        path: options.spill_dir.clone().unwrap_or_default(),
-        source,
-    })?;
-    let mut costs = calibrate(&model, spill.path())?;
-    if let Some(hints) = cuda_costs {
-        costs = CostHints {
-            nvme_read_ns_per_page: costs.nvme_read_ns_per_page,
-            ..hints
-        };
-    }
+    let (spill, costs) = spill_and_costs(options.spill_dir.as_deref(), &model, cuda_costs)?;
     let shard_config = ShardConfig {
         policy: options.policy,
         pages,

@@ -9,10 +9,34 @@ use fastlibra_kernels::cpu::{CpuModel, KvArena};
 use super::arena::{self, HostArena};
 use super::error::RealError;
 use super::shard::BLOCK_TOKENS;
+use super::spill::SpillDir;
 use crate::engine::CostHints;
 use crate::io::PageFile;
 
 const PAGES: u32 = 32;
+
+/// Opens the NVMe tier's folder and measures the cost hints in it. On a GPU the device's own
+/// copy and compute hints (`cuda`) replace the CPU's, and only the NVMe read time is kept from
+/// this machine's measurement.
+pub fn spill_and_costs(
+    spill_dir: Option<&Path>,
+    model: &CpuModel,
+    cuda: Option<CostHints>,
+) -> Result<(SpillDir, CostHints), RealError> {
+    let spill = SpillDir::new(spill_dir).map_err(|source| RealError::Spill {
+        path: spill_dir.map(Path::to_path_buf).unwrap_or_default(),
+        source,
+    })?;
+    let measured = calibrate(model, spill.path())?;
+    let costs = match cuda {
+        Some(hints) => CostHints {
+            nvme_read_ns_per_page: measured.nvme_read_ns_per_page,
+            ..hints
+        },
+        None => measured,
+    };
+    Ok((spill, costs))
+}
 
 /// Times a page copy each way, a page read from a page file in `spill_dir`, and a prefill.
 pub fn calibrate(model: &CpuModel, spill_dir: &Path) -> Result<CostHints, RealError> {

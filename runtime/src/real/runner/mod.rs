@@ -36,13 +36,12 @@ use inbox::{forward, forward_tagged};
 use shard_loop::shard_main;
 
 use super::adapters::SourceAdapter;
-use super::calibrate::calibrate;
+use super::calibrate::spill_and_costs;
 use super::device::{DeviceChoice, EMULATED, cuda_cost_hints};
 use super::error::RealError;
 use super::nvme::{InjectedFaults, NvmeFaults};
 use super::router::Router;
 use super::shard::{BLOCK_TOKENS, Clock, IoCounters, ShardConfig, ShardReport};
-use super::spill::SpillDir;
 use super::verify::VerifyStats;
 use crate::engine::{CostHints, NewRequest, PolicyKind};
 use crate::outcome::{EngineStats, RequestOutcome};
@@ -218,17 +217,7 @@ pub fn run_real(
         Some(dir) => load_adapters(dir, workload.adapters.len(), options, page_bytes)?,
         None => random_adapters(workload, options, page_bytes)?,
     };
-    let spill = SpillDir::new(options.spill_dir.as_deref()).map_err(|source| RealError::Spill {
-        path: options.spill_dir.clone().unwrap_or_default(),
-        source,
-    })?;
-    let mut costs = calibrate(&model, spill.path())?;
-    if let Some(hints) = cuda_costs {
-        costs = CostHints {
-            nvme_read_ns_per_page: costs.nvme_read_ns_per_page,
-            ..hints
-        };
-    }
+    let (spill, costs) = spill_and_costs(options.spill_dir.as_deref(), &model, cuda_costs)?;
     let adapters = match device {
         DeviceChoice::Cuda { .. } => adapters
             .iter()
