@@ -42,16 +42,22 @@ for kind in ("completions", "chat"):
                                            stream_options={"include_usage": True}, temperature=0)
     else:
         stream = client.chat.completions.create(model=base, messages=[{"role": "user", "content": "Count"}],
-                                                max_tokens=6, stream=True, stream_options={"include_usage": True})
-    parts, usage = [], None
+                                                max_tokens=6, stream=True, stream_options={"include_usage": True},
+                                                temperature=0)
+    parts, usage, finish = [], None, None
     for chunk in stream:
         if chunk.choices:
             c = chunk.choices[0]
             parts.append(c.text if kind == "completions" else (c.delta.content or ""))
+            finish = c.finish_reason or finish
         if chunk.usage:
             usage = chunk.usage
     count(usage)
-    check(f"{kind} streamed", usage is not None and usage.completion_tokens == 6 and "".join(parts), repr("".join(parts)))
+    # A stream ends at max_tokens ("length", exactly 6 tokens) or earlier at an end-of-turn
+    # token ("stop"); either way the usage chunk reports what was generated.
+    n = usage.completion_tokens if usage is not None else 0
+    ended = (finish == "length" and n == 6) or (finish == "stop" and 1 <= n <= 6)
+    check(f"{kind} streamed", ended and "".join(parts), repr(("".join(parts), finish, n)))
 
 # Same seed, same text.
 texts = []
