@@ -82,6 +82,10 @@ impl Tree {
                 pool.pages_free()
             );
             ensure!(
+                pool.summary_matches(),
+                "{tier}: the free map's word summary disagrees with the free map"
+            );
+            ensure!(
                 used_by_kind == self.used_by_kind[tier.index()],
                 "{tier}: pages by kind {used_by_kind:?}, counters say {:?}",
                 self.used_by_kind[tier.index()]
