@@ -41,6 +41,8 @@ pub(crate) struct Node {
     pub(crate) published: bool,
     /// Whether it is in the tree's swap-out set.
     pub(crate) swap_out: bool,
+    /// Whether it is in the tree's set of droppable NVMe leaves.
+    pub(crate) nvme_leaf: bool,
     pub(crate) pages: PageList,
     pub(crate) flight_pages: PageList,
     pub(crate) parent: u32,
@@ -74,6 +76,7 @@ impl Node {
             flight: None,
             published: false,
             swap_out: false,
+            nvme_leaf: false,
             pages,
             flight_pages: PageList::EMPTY,
             parent: NONE,

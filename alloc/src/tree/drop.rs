@@ -79,7 +79,7 @@ impl Tree {
         if in_hbm {
             self.nodes[parent as usize].hbm_children -= 1;
         }
-        self.sync_swap_out(parent);
+        self.sync_candidates(parent);
     }
 
     /// Frees one node's pages and slot. Its children are already gone.
@@ -90,6 +90,10 @@ impl Tree {
         self.rank_remove_node(node.kind, key, slot, node.tier); // never in flight here
         if node.swap_out {
             self.swap_out[usize::from(node.kind == NodeKind::Kv)]
+                .remove(&super::rank::entry(key, slot));
+        }
+        if node.nvme_leaf {
+            self.nvme_leaves[usize::from(node.kind == NodeKind::Kv)]
                 .remove(&super::rank::entry(key, slot));
         }
         self.pools[node.tier.index()].free(node.pages);

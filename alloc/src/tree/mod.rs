@@ -134,6 +134,8 @@ pub struct Tree {
     pub(crate) ranked: rank::RankSets,
     /// Swap-out candidates, ordered by rank key (see `rank.rs`).
     pub(crate) swap_out: rank::SwapOutSets,
+    /// Droppable leaves of the NVMe tier, ordered by rank key (see `rank.rs`).
+    pub(crate) nvme_leaves: rank::SwapOutSets,
     pub(crate) scratch: Vec<u32>,
 }
 
@@ -180,6 +182,7 @@ impl Tree {
             used_by_kind: [[0; 2]; 3],
             ranked: Default::default(),
             swap_out: Default::default(),
+            nvme_leaves: Default::default(),
             scratch: Vec::with_capacity(max_nodes.min(1 << 20)),
             config,
         })
@@ -310,8 +313,8 @@ impl Tree {
             self.nodes[parent as usize].hbm_children += 1;
         }
         self.add_resident(slot, tier);
-        self.sync_swap_out(slot);
-        self.sync_swap_out(parent);
+        self.sync_candidates(slot);
+        self.sync_candidates(parent);
         slot
     }
 

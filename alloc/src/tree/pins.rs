@@ -140,7 +140,7 @@ impl Tree {
             let parent = node.parent;
             if node.pins == 1 {
                 self.pinned_nodes += 1;
-                self.sync_swap_out(slot);
+                self.sync_candidates(slot);
             }
             slot = parent;
         }
@@ -201,13 +201,13 @@ impl Tree {
                 node.pins += 1;
                 if node.pins == 1 {
                     self.pinned_nodes += 1;
-                    self.sync_swap_out(slot);
+                    self.sync_candidates(slot);
                 }
             } else {
                 node.pins -= 1;
                 if node.pins == 0 {
                     self.pinned_nodes -= 1;
-                    self.sync_swap_out(slot);
+                    self.sync_candidates(slot);
                 }
             }
             slot = parent;

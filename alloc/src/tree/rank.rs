@@ -14,7 +14,12 @@
 //!
 //! Qualification is checked lazily (pinned, moving and non-leaf nodes are passed over). Along
 //! a path the key only grows toward the root (a visit touches every ancestor), so leaves come
-//! first when walking up and topmost nodes first when walking down.
+//! first when walking up and topmost nodes first when walking down. Two kinds of candidate
+//! have exact sets of their own instead, because most nodes of their tier do not qualify and
+//! passing over them would cost a scan: the swap-out candidates (most HBM nodes are interior
+//! or pinned) and the droppable NVMe leaves of the last-tier drop (keys tie along a path, ties
+//! go by slot and a parent's slot is usually the lower, so a lazy walk passed over whole chains
+//! of interior blocks: about 1,200 per selection in the DGG long run once NVMe had filled).
 
 use std::collections::BTreeSet;
 
@@ -40,8 +45,8 @@ pub enum RankKey {
 /// The ordered sets: `[tier][kind]`, kind 0 for LoRA, 1 for KV.
 pub(crate) type RankSets = [[BTreeSet<u64>; 2]; 3];
 
-/// The swap-out candidates, exactly, by kind: most HBM nodes are interior or pinned, so
-/// passing over them lazily would cost a scan whenever fewer than `k` qualify.
+/// An exact candidate set by kind (the swap-out candidates, the droppable NVMe leaves): most
+/// nodes of the tier do not qualify, so passing over them lazily would cost a scan.
 pub(crate) type SwapOutSets = [BTreeSet<u64>; 2];
 
 /// An `f32` mapped to a `u32` with the same order as `f32::total_cmp`.
@@ -113,49 +118,78 @@ impl Tree {
             && self.qualifies(Candidates::SwapOut, slot)
     }
 
-    /// Puts `slot` in the swap-out set or takes it out, as its state now says. Called wherever
-    /// a node's tier, flight, pins or HBM children change.
-    pub(crate) fn sync_swap_out(&mut self, slot: u32) {
-        let want = self.swaps_out(slot);
+    /// Whether `slot` is a droppable NVMe leaf now (see [`Candidates::Leaves`]).
+    fn nvme_leaf(&self, slot: u32) -> bool {
         let node = &self.nodes[slot as usize];
-        if want == node.swap_out {
+        node.kind != NodeKind::Root
+            && node.tier == Tier::Nvme
+            && self.qualifies(Candidates::Leaves(Tier::Nvme), slot)
+    }
+
+    /// Puts `slot` in the exact candidate sets (swap-out, droppable NVMe leaf) or takes it out,
+    /// as its state now says. Called wherever a node's tier, flight, pins, children or HBM
+    /// children change.
+    pub(crate) fn sync_candidates(&mut self, slot: u32) {
+        let (swap_out, nvme_leaf) = (self.swaps_out(slot), self.nvme_leaf(slot));
+        let node = &self.nodes[slot as usize];
+        if swap_out == node.swap_out && nvme_leaf == node.nvme_leaf {
             return;
         }
         let (kind, e) = (node.kind, entry(self.rank_key_of(node), slot));
-        let set = &mut self.swap_out[kind_slot(kind)];
-        if want {
-            set.insert(e);
-        } else {
-            set.remove(&e);
+        let sets = [
+            (&mut self.swap_out[kind_slot(kind)], node.swap_out, swap_out),
+            (
+                &mut self.nvme_leaves[kind_slot(kind)],
+                node.nvme_leaf,
+                nvme_leaf,
+            ),
+        ];
+        for (set, was, want) in sets {
+            if want && !was {
+                set.insert(e);
+            } else if was && !want {
+                set.remove(&e);
+            }
         }
-        self.nodes[slot as usize].swap_out = want;
+        let node = &mut self.nodes[slot as usize];
+        node.swap_out = swap_out;
+        node.nvme_leaf = nvme_leaf;
     }
 
     /// Takes a node whose statistics are about to change out of the sets it is in; returns
     /// what [`Tree::rank_reindex_after`] needs to put it back.
-    pub(crate) fn rank_reindex_before(&mut self, slot: u32) -> (bool, bool) {
+    pub(crate) fn rank_reindex_before(&mut self, slot: u32) -> Indexed {
         let node = &self.nodes[slot as usize];
         let (kind, tier, key) = (node.kind, node.tier, self.rank_key_of(node));
-        let stable = node.flight.is_none() && kind != NodeKind::Root;
-        let swap_out = node.swap_out;
-        if stable {
+        let indexed = Indexed {
+            stable: node.flight.is_none() && kind != NodeKind::Root,
+            swap_out: node.swap_out,
+            nvme_leaf: node.nvme_leaf,
+        };
+        if indexed.stable {
             self.rank_remove_node(kind, key, slot, tier);
         }
-        if swap_out {
+        if indexed.swap_out {
             self.swap_out[kind_slot(kind)].remove(&entry(key, slot));
         }
-        (stable, swap_out)
+        if indexed.nvme_leaf {
+            self.nvme_leaves[kind_slot(kind)].remove(&entry(key, slot));
+        }
+        indexed
     }
 
     /// Puts a node back into the sets under its new key.
-    pub(crate) fn rank_reindex_after(&mut self, slot: u32, (stable, swap_out): (bool, bool)) {
+    pub(crate) fn rank_reindex_after(&mut self, slot: u32, indexed: Indexed) {
         let node = &self.nodes[slot as usize];
         let (kind, tier, e) = (node.kind, node.tier, entry(self.rank_key_of(node), slot));
-        if stable {
+        if indexed.stable {
             self.ranked[tier.index()][kind_slot(kind)].insert(e);
         }
-        if swap_out {
+        if indexed.swap_out {
             self.swap_out[kind_slot(kind)].insert(e);
+        }
+        if indexed.nvme_leaf {
+            self.nvme_leaves[kind_slot(kind)].insert(e);
         }
     }
 
@@ -207,6 +241,7 @@ impl Tree {
                 };
                 let set = match which {
                     Candidates::SwapOut => &self.swap_out[kind_slot(kind)],
+                    Candidates::Leaves(Tier::Nvme) => &self.nvme_leaves[kind_slot(kind)],
                     _ => &self.ranked[tier.index()][kind_slot(kind)],
                 };
                 let walk: &mut dyn Iterator<Item = &u64> = if highest {
@@ -268,23 +303,20 @@ impl Tree {
             counts[node.tier.index()][kind_slot(node.kind)] += 1;
         }
         for kind in [NodeKind::Lora, NodeKind::Kv] {
-            let set = &self.swap_out[kind_slot(kind)];
-            let mut listed = 0;
-            for (slot, node) in self.nodes.iter().filter(|(_, n)| n.kind == kind) {
-                let want = self.swaps_out(slot as u32);
-                if want != node.swap_out
-                    || want != set.contains(&entry(self.rank_key_of(node), slot as u32))
-                {
-                    return Err(format!("node {slot}: swap-out set membership is off"));
-                }
-                listed += usize::from(want);
-            }
-            if listed != set.len() {
-                return Err(format!(
-                    "the {kind:?} swap-out set holds {} nodes, {listed} qualify",
-                    set.len()
-                ));
-            }
+            self.check_exact_set(
+                kind,
+                "swap-out",
+                &self.swap_out,
+                |t, s| t.swaps_out(s),
+                |n| n.swap_out,
+            )?;
+            self.check_exact_set(
+                kind,
+                "NVMe leaf",
+                &self.nvme_leaves,
+                |t, s| t.nvme_leaf(s),
+                |n| n.nvme_leaf,
+            )?;
         }
         for tier in Tier::ALL {
             let sets = &self.ranked[tier.index()];
@@ -299,4 +331,42 @@ impl Tree {
         }
         Ok(())
     }
+
+    /// An exact candidate set holds exactly the nodes `qualifies` accepts, each under its
+    /// current key, and each node's flag says so.
+    fn check_exact_set(
+        &self,
+        kind: NodeKind,
+        name: &str,
+        sets: &SwapOutSets,
+        qualifies: impl Fn(&Tree, u32) -> bool,
+        flag: impl Fn(&Node) -> bool,
+    ) -> Result<(), String> {
+        let set = &sets[kind_slot(kind)];
+        let mut listed = 0;
+        for (slot, node) in self.nodes.iter().filter(|(_, n)| n.kind == kind) {
+            let want = qualifies(self, slot as u32);
+            if want != flag(node)
+                || want != set.contains(&entry(self.rank_key_of(node), slot as u32))
+            {
+                return Err(format!("node {slot}: {name} set membership is off"));
+            }
+            listed += usize::from(want);
+        }
+        if listed != set.len() {
+            return Err(format!(
+                "the {kind:?} {name} set holds {} nodes, {listed} qualify",
+                set.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Which sets a node was in before its key changed ([`Tree::rank_reindex_before`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Indexed {
+    stable: bool,
+    swap_out: bool,
+    nvme_leaf: bool,
 }

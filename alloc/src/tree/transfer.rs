@@ -66,8 +66,8 @@ impl Tree {
         if to == Tier::Hbm {
             self.nodes[parent as usize].hbm_children += 1;
         }
-        self.sync_swap_out(id.key);
-        self.sync_swap_out(parent);
+        self.sync_candidates(id.key);
+        self.sync_candidates(parent);
         Ok(Transfer {
             node: id,
             from,
@@ -94,8 +94,8 @@ impl Tree {
         if from == Tier::Hbm {
             self.nodes[parent as usize].hbm_children -= 1;
         }
-        self.sync_swap_out(id.key);
-        self.sync_swap_out(parent);
+        self.sync_candidates(id.key);
+        self.sync_candidates(parent);
         Ok(Transfer {
             node: id,
             from,
@@ -120,8 +120,8 @@ impl Tree {
         if to == Tier::Hbm {
             self.nodes[parent as usize].hbm_children -= 1;
         }
-        self.sync_swap_out(id.key);
-        self.sync_swap_out(parent);
+        self.sync_candidates(id.key);
+        self.sync_candidates(parent);
         Ok(Transfer {
             node: id,
             from,

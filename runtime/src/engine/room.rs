@@ -303,11 +303,16 @@ impl Engine {
         if self.tree.usage(Tier::Nvme).free >= pages {
             return true;
         }
+        // Only KV leaves are dropped here, each freeing one block's pages: the first `needed`
+        // candidates are all the loop below can use (it stops once there is room), so asking
+        // for more only costs a longer selection on every demotion into a full NVMe tier.
+        let deficit = pages - self.tree.usage(Tier::Nvme).free;
+        let needed = deficit.div_ceil(self.config.pages_per_block.max(1)) as usize;
         let mut out = std::mem::take(&mut self.scratch_scored);
         let scorer = self.out_scorer();
         self.tree.lowest_ranked(
             Candidates::Leaves(Tier::Nvme),
-            ROUND,
+            needed.min(ROUND),
             |kind, tier| (kind != NodeKind::Lora).then(|| scorer.offset(kind, tier)),
             &mut out,
         );
