@@ -183,10 +183,14 @@ async fn run_async(
     };
     let client = Rc::new(client);
     let sampler = Rc::new(RefCell::new(Sampler::default()));
-    scrape(&client, &sampler).await;
-    let scraping = tokio::task::spawn_local(scrape_every(client.clone(), sampler.clone()));
+    // A server without /metrics (llama.cpp's) is not asked again every second.
+    let scraping = scrape(&client, &sampler)
+        .await
+        .then(|| tokio::task::spawn_local(scrape_every(client.clone(), sampler.clone())));
     let sent = schedule::send_all(workload, client.clone(), &plan, on_progress).await;
-    scraping.abort();
+    if let Some(task) = scraping {
+        task.abort();
+    }
     scrape(&client, &sampler).await;
     let sampler = sampler.borrow();
     let metrics = sampler.last_text().map(str::to_string);
@@ -219,12 +223,14 @@ async fn run_async(
     })
 }
 
-/// One `GET /metrics`, kept when it answers 2xx.
-async fn scrape(client: &Client, sampler: &RefCell<Sampler>) {
-    if let Ok((status, text)) = client.call("/metrics", None).await
-        && status.is_success()
-    {
-        sampler.borrow_mut().scrape(text);
+/// One `GET /metrics`, kept when it answers 2xx; whether it did.
+async fn scrape(client: &Client, sampler: &RefCell<Sampler>) -> bool {
+    match client.call("/metrics", None).await {
+        Ok((status, text)) if status.is_success() => {
+            sampler.borrow_mut().scrape(text);
+            true
+        }
+        _ => false,
     }
 }
 

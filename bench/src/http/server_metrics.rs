@@ -40,7 +40,8 @@ const MAX_SAMPLES: usize = 1 << 16;
 pub struct ServerFigures {
     /// Scrapes that answered, the first and last included.
     pub scrapes: u64,
-    /// Mean of `fastlibra:invalid_kv_share` over the scrapes during the run.
+    /// Mean of `fastlibra:invalid_kv_share` over the scrapes (at the start, once a second, at
+    /// the end).
     pub invalid_kv_share_mean: Option<f64>,
     /// Its largest sample.
     pub invalid_kv_share_max: Option<f64>,
