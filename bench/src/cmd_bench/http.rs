@@ -292,6 +292,10 @@ fn run_one(
             f.wall_s
         );
     }
+    // The only cache figure a client can have: the server's own invalid-KV gauge, sampled.
+    if let Some(share) = f.server.as_ref().and_then(|m| m.invalid_kv_share_mean) {
+        s.summary.invalid_kv_fraction = share;
+    }
     s.summary.http = Some(run.figures);
     Ok(s)
 }

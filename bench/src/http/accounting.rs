@@ -173,6 +173,9 @@ pub struct HttpFigures {
     pub wall_s: f64,
     /// The first few failures, quoted.
     pub first_failures: Vec<String>,
+    /// What the server's `/metrics` said about the run; `None` when it has no `/metrics`.
+    #[serde(default)]
+    pub server: Option<super::server_metrics::ServerFigures>,
 }
 
 /// Most failures quoted in the report.

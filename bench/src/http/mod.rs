@@ -13,7 +13,9 @@
 //!                  the report code every backend uses (summarize, hgrm, plots, report.md)
 //! ```
 //!
-//! [`spawn`] starts a server per policy (`--spawn-server`) and waits until it answers.
+//! While it runs, [`server_metrics`] scrapes the server's `/metrics` once a second (where it
+//! has one) for what only the server knows, such as its invalid-KV share. [`spawn`] starts a
+//! server per policy (`--spawn-server`) and waits until it answers.
 
 pub mod accounting;
 pub mod client;
@@ -21,9 +23,11 @@ pub mod models;
 pub mod openai;
 pub mod prompt;
 pub mod schedule;
+pub mod server_metrics;
 pub mod spawn;
 pub mod sse;
 
+use std::cell::RefCell;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -41,6 +45,7 @@ pub use schedule::ProgressLine;
 
 use prompt::PromptMode;
 use schedule::{COMPLETIONS_PATH, SendPlan};
+use server_metrics::{SCRAPE_EVERY, Sampler};
 
 /// Words of the prompt that calibrates text prompts.
 const CALIBRATION_WORDS: usize = 256;
@@ -177,11 +182,18 @@ async fn run_async(
         progress_every: options.progress_every,
     };
     let client = Rc::new(client);
+    let sampler = Rc::new(RefCell::new(Sampler::default()));
+    // A server without /metrics (llama.cpp's) is not asked again every second.
+    let scraping = scrape(&client, &sampler)
+        .await
+        .then(|| tokio::task::spawn_local(scrape_every(client.clone(), sampler.clone())));
     let sent = schedule::send_all(workload, client.clone(), &plan, on_progress).await;
-    let metrics = match client.call("/metrics", None).await {
-        Ok((status, text)) if status.is_success() => Some(text),
-        _ => None,
-    };
+    if let Some(task) = scraping {
+        task.abort();
+    }
+    scrape(&client, &sampler).await;
+    let sampler = sampler.borrow();
+    let metrics = sampler.last_text().map(str::to_string);
     if sent.filled_answers > 0 {
         warnings.push(format!(
             "{} answers were resent as filler token ids (the server sent no ids and no \
@@ -194,6 +206,7 @@ async fn run_async(
     figures.models = listed;
     figures.prompts = mode.describe();
     figures.wall_s = sent.wall_ns as f64 / 1e9;
+    figures.server = sampler.figures();
     let result = SimResult {
         policy: label.to_string(),
         outcomes: sent.records.iter().map(Record::outcome).collect(),
@@ -208,6 +221,27 @@ async fn run_async(
         warnings,
         metrics,
     })
+}
+
+/// One `GET /metrics`, kept when it answers 2xx; whether it did.
+async fn scrape(client: &Client, sampler: &RefCell<Sampler>) -> bool {
+    match client.call("/metrics", None).await {
+        Ok((status, text)) if status.is_success() => {
+            sampler.borrow_mut().scrape(text);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Scrapes every [`SCRAPE_EVERY`] until aborted.
+async fn scrape_every(client: Rc<Client>, sampler: Rc<RefCell<Sampler>>) {
+    let mut tick = tokio::time::interval(SCRAPE_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        scrape(&client, &sampler).await;
+    }
 }
 
 /// Ids, the tokenizer's text, or words calibrated against the server.

@@ -70,6 +70,9 @@ pub fn section(out: &mut String, report: &Report, order: &[&str]) {
                 kinds.push(format!("{name}: {n}"));
             }
         }
+        if let Some(line) = h.server.as_ref().map(server_line) {
+            let _ = writeln!(out, "{line}");
+        }
         if kinds.is_empty() {
             let _ = writeln!(out, "No request failed.");
         } else {
@@ -79,4 +82,21 @@ pub fn section(out: &mut String, report: &Report, order: &[&str]) {
             }
         }
     }
+}
+
+/// What the server's `/metrics` said, in one sentence.
+fn server_line(f: &crate::http::server_metrics::ServerFigures) -> String {
+    let pct = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{:.1} %", v * 100.0));
+    let count = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.0}"));
+    format!(
+        "Its `/metrics` ({} scrapes): invalid KV {} on average (at most {}), prefix-cache \
+         hits {} of prompt tokens looked up, {} preemptions, {} swap-ins, {} swap-outs.",
+        f.scrapes,
+        pct(f.invalid_kv_share_mean),
+        pct(f.invalid_kv_share_max),
+        pct(f.prefix_cache_hit_share),
+        count(f.preemptions),
+        count(f.swap_ins),
+        count(f.swap_outs),
+    )
 }

@@ -207,8 +207,13 @@ fn row(policy: &str, s: &PolicySummary, ratio: &str) -> String {
             format!("{:.1} %", v * 100.0)
         }
     };
+    let invalid = if s.invalid_kv_measured() {
+        format!("{:.1} %", s.invalid_kv_fraction * 100.0)
+    } else {
+        "–".to_string()
+    };
     format!(
-        "| {policy} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {ratio} |",
+        "| {policy} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {invalid} | {ratio} |",
         s.completed,
         s.failed,
         s.ttft_ms.mean,
@@ -217,7 +222,6 @@ fn row(policy: &str, s: &PolicySummary, ratio: &str) -> String {
         s.tpot_ms.mean,
         pct(s.hit_rate.lora),
         pct(s.hit_rate.kv),
-        pct(s.invalid_kv_fraction),
     )
 }
 

@@ -188,6 +188,18 @@ pub struct PolicySummary {
     pub http: Option<crate::http::HttpFigures>,
 }
 
+impl PolicySummary {
+    /// Whether `invalid_kv_fraction` was measured: always in-process, and over HTTP only when
+    /// the server's `/metrics` has the invalid-KV gauge (sampled during the run).
+    pub fn invalid_kv_measured(&self) -> bool {
+        self.http.as_ref().is_none_or(|h| {
+            h.server
+                .as_ref()
+                .is_some_and(|m| m.invalid_kv_share_mean.is_some())
+        })
+    }
+}
+
 /// Reads a field that is present (possibly `null`) as `Some`, so `null` round-trips.
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
     Option::<f64>::deserialize(d).map(Some)

@@ -58,7 +58,11 @@ fn row(name: &str, s: &PolicySummary, ratio: Option<f64>) -> Vec<String> {
         ms(s.tpot_ms.mean),
         pct(s.hit_rate.lora),
         pct(s.hit_rate.kv),
-        pct(s.invalid_kv_fraction),
+        if s.invalid_kv_measured() {
+            format!("{:.1}%", s.invalid_kv_fraction * 100.0)
+        } else {
+            "-".to_string()
+        },
         ratio.map_or_else(|| "-".to_string(), |r| format!("{r:.2}x")),
     ]
 }
