@@ -83,7 +83,9 @@ pub struct ServeArgs {
     /// Folder of the NVMe tier's page files. [default: a temporary folder removed at exit]
     #[arg(long, value_name = "DIR")]
     spill_dir: Option<PathBuf>,
-    /// Cache policy: fastlibra, vllm, slora, fastlibra-wom or fastlibra-wos.
+    /// Cache policy, any the real runtime of `fastlibra bench` runs: fastlibra, vllm (adapters
+    /// loaded in the step that needs them), vllm-async (loads overlapping compute), slora,
+    /// fastlibra-wom or fastlibra-wos.
     #[arg(long, default_value = "fastlibra", value_name = "NAME")]
     policy: String,
     /// Largest request body, bytes (K, M suffixes); larger ones get 413.
@@ -159,12 +161,15 @@ pub fn options(a: &ServeArgs) -> Result<(ServeOptions, FrontOptions), ServeCmdEr
         b => return Err(flag("backend", format!("`{b}`; use cpu or cuda"))),
     };
     let policy = PolicyKind::from_name(&a.policy).ok_or_else(|| {
+        let valid: Vec<&str> = PolicyKind::ALL.iter().map(|p| p.name()).collect();
+        let why = if a.policy == "vllm-oracle" {
+            " (a search over static splits in the simulator, for a known workload)"
+        } else {
+            ""
+        };
         flag(
             "policy",
-            format!(
-                "`{}`; use fastlibra, vllm, slora, fastlibra-wom or fastlibra-wos",
-                a.policy
-            ),
+            format!("`{}`{why}; use one of {}", a.policy, valid.join(", ")),
         )
     })?;
     let size = |name: &'static str, text: &str| parse_size(text).map_err(|e| flag(name, e));
@@ -287,11 +292,22 @@ mod tests {
     }
 
     #[test]
+    fn every_policy_of_the_real_runtime_is_accepted() {
+        for policy in PolicyKind::ALL {
+            let (s, _) = parse(&["--policy", policy.name()]).unwrap();
+            assert_eq!(s.policy, policy);
+        }
+        let (s, _) = parse(&["--policy", "vllm-async"]).unwrap();
+        assert_eq!(s.policy, PolicyKind::VllmAsync);
+    }
+
+    #[test]
     fn bad_flags_are_errors_naming_the_flag() {
         for (argv, name) in [
             (&["--lora-modules", "noequals"][..], "--lora-modules"),
             (&["--backend", "tpu"], "--backend"),
             (&["--policy", "lru"], "--policy"),
+            (&["--policy", "vllm-oracle"], "--policy"),
             (&["--hbm", "lots"], "--hbm"),
             (&["--read-timeout=-1"], "--read-timeout"),
             (&["--cores", "0"], "--cores"),
