@@ -2,7 +2,8 @@
 //! tokenizer (always runs) on one glommio shard — greedy output equals the model's own greedy
 //! decoding, the same seed gives the same tokens, dropping a stream cancels it and leaves no
 //! pin, adapters load, reload (a new version, whose KV is never mixed with the old) and
-//! unload, overload is refused, and a drain finishes what runs.
+//! unload, overload is refused, a drain finishes what runs, and a shard that panics fails its
+//! requests and refuses new ones instead of hanging them.
 
 mod online_support;
 
@@ -363,4 +364,51 @@ fn log_probabilities_come_with_each_token_when_asked_for() {
         assert!(lp <= 0.0 && (lp - step.token.top_logprobs[0].logprob).abs() < 1e-6);
     }
     wait_idle(rt.as_ref(), 1);
+}
+
+#[test]
+fn a_shard_that_panics_fails_its_requests_and_refuses_new_ones_without_hanging() {
+    let (rt, model) = tiny_runtime(|_| {});
+    assert_eq!(rt.health(), Ok(()));
+    let max_tokens = rt.model().max_model_len as usize - 20;
+    let long = || SamplingParams {
+        stop_token_ids: Vec::new(),
+        ..greedy(max_tokens)
+    };
+    let mut running = rt.submit(request(None, &prompt(1, 20), long())).unwrap();
+    let first = futures_lite::future::block_on(running.next());
+    assert!(matches!(first, Some(TokenEvent::Token(_))), "{first:?}");
+    let queued = rt.submit(request(None, &prompt(2, 20), long())).unwrap();
+    rt.inject_shard_panic(0);
+    for (name, stream) in [("running", running), ("queued", queued)] {
+        let c = collect(stream);
+        let failed = c
+            .failed
+            .clone()
+            .unwrap_or_else(|| panic!("{name} did not fail: {c:?}"));
+        assert!(failed.contains("panicked"), "{name}: {failed}");
+        assert!(c.tokens.len() < max_tokens, "{name} ran to its end");
+    }
+    let refused = rt.submit(request(None, &prompt(3, 20), greedy(4)));
+    assert!(
+        matches!(&refused, Err(SubmitError::ShardFailed { shard: 0, reason }) if reason.contains("panicked")),
+        "{refused:?}"
+    );
+    let health = rt.health().unwrap_err();
+    assert!(
+        health.contains("shard 0") && health.contains("panicked"),
+        "{health}"
+    );
+    let dir = Scratch::new("panic");
+    write_adapter(model.config(), &dir.0, 4, 3);
+    assert!(matches!(
+        rt.load_adapter("late", &dir.0),
+        Err(AdapterError::Runtime(_))
+    ));
+    let started = std::time::Instant::now();
+    rt.drain(Duration::from_secs(5));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the drain waited on the dead shard"
+    );
 }

@@ -217,6 +217,15 @@ pub enum SubmitError {
     /// The runtime is draining or stopped (HTTP 503).
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The shard this request routes to has stopped serving (it panicked or its engine
+    /// failed); HTTP 503.
+    #[error("shard {shard}, which serves this model, has stopped serving: {reason}")]
+    ShardFailed {
+        /// The shard.
+        shard: u32,
+        /// Why it stopped.
+        reason: String,
+    },
 }
 
 /// Why an adapter could not be loaded or unloaded.
@@ -355,6 +364,10 @@ pub struct DrainReport {
 pub trait ServeBackend: Send + Sync + 'static {
     /// What is served.
     fn model(&self) -> &ModelInfo;
+
+    /// `Ok` while every part of the runtime serves; otherwise what stopped (a shard that
+    /// panicked): `/health` then answers 503.
+    fn health(&self) -> Result<(), String>;
 
     /// Queues a generation; its events arrive on the returned stream.
     fn submit(&self, request: GenerateRequest) -> Result<RequestStream, SubmitError>;
