@@ -32,13 +32,16 @@ pub struct ServeArgs {
     /// Adapters to load at start-up, each `NAME=DIR` (a PEFT folder).
     #[arg(long, value_name = "NAME=DIR", num_args = 1..)]
     lora_modules: Vec<String>,
-    /// Most adapters in HBM at once.
+    /// Reported as `max_lora` in `vllm:lora_requests_info`, for routers; it bounds nothing:
+    /// adapters in HBM are bounded by pages (the unified pool, or the static LoRA share of
+    /// vllm and vllm-async).
     #[arg(long, default_value_t = 8, value_name = "N")]
     max_loras: u32,
     /// Most LoRA rank accepted.
     #[arg(long, default_value_t = 64, value_name = "R")]
     max_lora_rank: u32,
-    /// Most adapters cached in host memory. [default: as the host tier allows]
+    /// With --policy vllm or vllm-async: most adapters cached in host memory and HBM
+    /// together; the rest wait in the NVMe tier. [default: as the host tier holds]
     #[arg(long, value_name = "N")]
     max_cpu_loras: Option<u32>,
     /// Longest prompt plus completion, tokens. [default: the checkpoint's context length]

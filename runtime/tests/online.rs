@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fastlibra_kernels::sampling::{FinishReason, SamplingParams};
+use fastlibra_runtime::engine::PolicyKind;
 use fastlibra_runtime::online::{
     AdapterError, OnlineRuntime, ServeBackend, ServeOptions, SubmitError, TokenEvent, start_with,
 };
@@ -411,4 +412,43 @@ fn a_shard_that_panics_fails_its_requests_and_refuses_new_ones_without_hanging()
         started.elapsed() < Duration::from_secs(5),
         "the drain waited on the dead shard"
     );
+}
+
+#[test]
+fn max_cpu_loras_bounds_the_adapters_cached_in_host_memory_and_hbm() {
+    let (rt, model) = tiny_runtime(|o| {
+        o.policy = PolicyKind::Vllm;
+        o.max_cpu_loras = Some(1);
+    });
+    let lora_pages = |s: &fastlibra_runtime::online::RuntimeSnapshot| {
+        (s.pages[0].lora + s.pages[1].lora, s.pages[2].lora)
+    };
+    let (base, on_disk) = lora_pages(&wait_idle(rt.as_ref(), 0));
+    assert_eq!(on_disk, 0);
+    let dir = Scratch::new("cpu-loras");
+    let names = ["a", "b", "c"];
+    for (i, name) in names.iter().enumerate() {
+        let path = dir.0.join(name);
+        write_adapter(model.config(), &path, 4, 20 + i as u64);
+        rt.load_adapter(name, &path).expect("load");
+    }
+    // The cache holds the base model's adapter and one more: the first fits, the other two
+    // wait on disk.
+    let (cached, on_disk) = lora_pages(&wait_idle(rt.as_ref(), 0));
+    let one = cached - base;
+    assert!(one > 0, "the first adapter is not cached");
+    assert_eq!(on_disk, 2 * one, "two adapters on disk");
+    for (i, name) in names.iter().cycle().take(6).enumerate() {
+        let got = generate(
+            rt.as_ref(),
+            request(Some(name), &prompt(i as u32, 20), greedy(4)),
+        );
+        assert_eq!(got.failed, None, "{name}");
+        // Two of the four adapters (the base model's among them) cached, two on disk.
+        let now = lora_pages(&wait_idle(rt.as_ref(), i as u64 + 1));
+        assert!(
+            now == (base + one, 2 * one) || now == (2 * one, base + one),
+            "after a request of {name}: {now:?} pages (one adapter {one}, the base {base})"
+        );
+    }
 }

@@ -87,6 +87,8 @@ pub fn start_with(
         max_batch: options.max_num_seqs,
         prefill_token_budget: PREFILL_TOKEN_BUDGET,
         max_waiting: options.max_waiting,
+        // The engine counts the base model's adapter 0; vLLM's bound counts LoRAs only.
+        max_cpu_loras: options.max_cpu_loras.map(|n| n.saturating_add(1)),
         device: options.device,
     };
     let shards = options.shards as usize;

@@ -236,6 +236,7 @@ pub fn run_real(
         max_batch: options.max_batch,
         prefill_token_budget: options.prefill_token_budget,
         max_waiting: options.max_waiting,
+        max_cpu_loras: None,
         device,
     };
     let clock = Clock::start();

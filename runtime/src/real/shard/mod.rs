@@ -84,6 +84,10 @@ pub struct ShardConfig {
     pub prefill_token_budget: u32,
     /// Most requests waiting for admission (admission control).
     pub max_waiting: u32,
+    /// For `vllm` and `vllm-async`: most adapters cached in host memory and HBM together,
+    /// the base model's adapter 0 included (vLLM's `max_cpu_loras`; the engine's
+    /// [`EngineConfig::max_cpu_loras`]). `None`: as many as the host tier holds.
+    pub max_cpu_loras: Option<u32>,
     /// The device the shard computes on.
     pub device: DeviceChoice,
 }
@@ -245,6 +249,7 @@ impl Shard {
         engine_config.max_batch = config.max_batch;
         engine_config.prefill_token_budget = config.prefill_token_budget;
         engine_config.max_waiting = config.max_waiting;
+        engine_config.max_cpu_loras = config.max_cpu_loras;
         let engine = Engine::new(engine_config)?;
         let block = BLOCK_TOKENS as usize;
         let device: Box<dyn Device> = match config.device {
