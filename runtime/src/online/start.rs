@@ -115,7 +115,10 @@ pub fn start_with(
             .name(&format!("serve-{s}"))
             .spawn(move || async move {
                 let shard = match Shard::new(&config, model, &adapters, &spill_path) {
-                    Ok(shard) => shard,
+                    Ok(mut shard) => {
+                        shard.prefault();
+                        shard
+                    }
                     Err(e) => {
                         let _ = ready.send(Err(format!("shard {s}: {e}")));
                         return;

@@ -475,6 +475,12 @@ impl Shard {
         })
     }
 
+    /// Makes the device's in-memory tiers resident now ([`Device::prefault`]): a server's
+    /// memory then stays flat under load instead of growing as pages are first used.
+    pub fn prefault(&mut self) {
+        self.device.prefault();
+    }
+
     /// The tree's invariants and the shard's own: every page operation and every device copy
     /// belongs to a transfer the engine still has in flight.
     pub fn check_invariants(&self) -> Result<(), String> {
