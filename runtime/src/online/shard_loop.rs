@@ -287,6 +287,8 @@ impl ShardLoop {
         m.waiting_adapters = waiting;
         m.read_shard(&self.shard);
         self.published.publish(self.index, m);
+        drop(t);
+        self.shard.forget_timeline();
     }
 }
 

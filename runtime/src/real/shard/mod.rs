@@ -475,6 +475,12 @@ impl Shard {
         })
     }
 
+    /// Drops the samples of the engine's HBM timeline. A server makes no run report, and one
+    /// sample per swapper tick would otherwise grow for as long as it runs.
+    pub fn forget_timeline(&mut self) {
+        self.engine.stats.timeline.clear();
+    }
+
     /// Makes the device's in-memory tiers resident now ([`Device::prefault`]): a server's
     /// memory then stays flat under load instead of growing as pages are first used.
     pub fn prefault(&mut self) {
