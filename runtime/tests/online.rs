@@ -423,7 +423,20 @@ fn max_cpu_loras_bounds_the_adapters_cached_in_host_memory_and_hbm() {
     let lora_pages = |s: &fastlibra_runtime::online::RuntimeSnapshot| {
         (s.pages[0].lora + s.pages[1].lora, s.pages[2].lora)
     };
-    let (base, on_disk) = lora_pages(&wait_idle(rt.as_ref(), 0));
+    // The shard publishes its gauges after it has handled a message; wait for a snapshot
+    // that shows what the test waits for.
+    let settled = |what: &str, ok: &dyn Fn(&fastlibra_runtime::online::RuntimeSnapshot) -> bool| {
+        let start = std::time::Instant::now();
+        loop {
+            let s = rt.snapshot();
+            if ok(&s) {
+                return s;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "{what}: {s:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let (base, on_disk) = lora_pages(&settled("first publication", &|s| s.invariant_checks > 0));
     assert_eq!(on_disk, 0);
     let dir = Scratch::new("cpu-loras");
     let names = ["a", "b", "c"];
@@ -434,10 +447,11 @@ fn max_cpu_loras_bounds_the_adapters_cached_in_host_memory_and_hbm() {
     }
     // The cache holds the base model's adapter and one more: the first fits, the other two
     // wait on disk.
-    let (cached, on_disk) = lora_pages(&wait_idle(rt.as_ref(), 0));
-    let one = cached - base;
-    assert!(one > 0, "the first adapter is not cached");
-    assert_eq!(on_disk, 2 * one, "two adapters on disk");
+    let s = settled("one adapter cached, two on disk", &|s| {
+        let (cached, on_disk) = lora_pages(s);
+        cached > base && on_disk == 2 * (cached - base)
+    });
+    let one = lora_pages(&s).0 - base;
     for (i, name) in names.iter().cycle().take(6).enumerate() {
         let got = generate(
             rt.as_ref(),
