@@ -32,13 +32,16 @@ pub struct ServeArgs {
     /// Adapters to load at start-up, each `NAME=DIR` (a PEFT folder).
     #[arg(long, value_name = "NAME=DIR", num_args = 1..)]
     lora_modules: Vec<String>,
-    /// Most adapters in HBM at once.
+    /// Reported as `max_lora` in `vllm:lora_requests_info`, for routers; it bounds nothing:
+    /// adapters in HBM are bounded by pages (the unified pool, or the static LoRA share of
+    /// vllm and vllm-async).
     #[arg(long, default_value_t = 8, value_name = "N")]
     max_loras: u32,
     /// Most LoRA rank accepted.
     #[arg(long, default_value_t = 64, value_name = "R")]
     max_lora_rank: u32,
-    /// Most adapters cached in host memory. [default: as the host tier allows]
+    /// With --policy vllm or vllm-async: most adapters cached in host memory and HBM
+    /// together; the rest wait in the NVMe tier. [default: as the host tier holds]
     #[arg(long, value_name = "N")]
     max_cpu_loras: Option<u32>,
     /// Longest prompt plus completion, tokens. [default: the checkpoint's context length]
@@ -83,7 +86,9 @@ pub struct ServeArgs {
     /// Folder of the NVMe tier's page files. [default: a temporary folder removed at exit]
     #[arg(long, value_name = "DIR")]
     spill_dir: Option<PathBuf>,
-    /// Cache policy: fastlibra, vllm, slora, fastlibra-wom or fastlibra-wos.
+    /// Cache policy, any the real runtime of `fastlibra bench` runs: fastlibra, vllm (adapters
+    /// loaded in the step that needs them), vllm-async (loads overlapping compute), slora,
+    /// fastlibra-wom or fastlibra-wos.
     #[arg(long, default_value = "fastlibra", value_name = "NAME")]
     policy: String,
     /// Largest request body, bytes (K, M suffixes); larger ones get 413.
@@ -159,12 +164,15 @@ pub fn options(a: &ServeArgs) -> Result<(ServeOptions, FrontOptions), ServeCmdEr
         b => return Err(flag("backend", format!("`{b}`; use cpu or cuda"))),
     };
     let policy = PolicyKind::from_name(&a.policy).ok_or_else(|| {
+        let valid: Vec<&str> = PolicyKind::ALL.iter().map(|p| p.name()).collect();
+        let why = if a.policy == "vllm-oracle" {
+            " (a search over static splits in the simulator, for a known workload)"
+        } else {
+            ""
+        };
         flag(
             "policy",
-            format!(
-                "`{}`; use fastlibra, vllm, slora, fastlibra-wom or fastlibra-wos",
-                a.policy
-            ),
+            format!("`{}`{why}; use one of {}", a.policy, valid.join(", ")),
         )
     })?;
     let size = |name: &'static str, text: &str| parse_size(text).map_err(|e| flag(name, e));
@@ -287,11 +295,22 @@ mod tests {
     }
 
     #[test]
+    fn every_policy_of_the_real_runtime_is_accepted() {
+        for policy in PolicyKind::ALL {
+            let (s, _) = parse(&["--policy", policy.name()]).unwrap();
+            assert_eq!(s.policy, policy);
+        }
+        let (s, _) = parse(&["--policy", "vllm-async"]).unwrap();
+        assert_eq!(s.policy, PolicyKind::VllmAsync);
+    }
+
+    #[test]
     fn bad_flags_are_errors_naming_the_flag() {
         for (argv, name) in [
             (&["--lora-modules", "noequals"][..], "--lora-modules"),
             (&["--backend", "tpu"], "--backend"),
             (&["--policy", "lru"], "--policy"),
+            (&["--policy", "vllm-oracle"], "--policy"),
             (&["--hbm", "lots"], "--hbm"),
             (&["--read-timeout=-1"], "--read-timeout"),
             (&["--cores", "0"], "--cores"),

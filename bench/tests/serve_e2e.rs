@@ -1,14 +1,18 @@
 //! `fastlibra serve` end to end: the real binary on 127.0.0.1 with a free port, the real
 //! SmolLM2 model and two adapters, driven by the official `openai` Python client, curl and
-//! `prometheus_client` (`tests/serve/e2e.py`), then stopped by SIGTERM (exit status 0).
-//! Skips with a message when the model, the reference adapter or the venv is missing, and
-//! fails then under `FASTLIBRA_REQUIRE_MODEL=1`.
+//! `prometheus_client` (`tests/serve/e2e.py`), then stopped by SIGTERM (exit status 0); and
+//! greedy output through the server compared with `fastlibra generate`'s for the same model,
+//! adapter, prompt and token budget. Skips with a message when the model, the reference
+//! adapter or the venv is missing, and fails then under `FASTLIBRA_REQUIRE_MODEL=1`.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
 
 use fastlibra_kernels::checkpoint::locate;
+use serde_json::{Value, json};
 
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -37,44 +41,91 @@ fn inputs() -> Option<(PathBuf, PathBuf, PathBuf)> {
     }
 }
 
+/// A running `fastlibra serve` with adapters `a` and `b` (both `peft`); SIGTERM on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(model: &Path, peft: &Path) -> Server {
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fastlibra"))
+            .args(["serve", "--model"])
+            .arg(model)
+            .args(["--served-model-name", "smollm2", "--max-model-len", "512"])
+            .args(["--port", &port.to_string(), "--lora-modules"])
+            .arg(format!("a={}", peft.display()))
+            .arg(format!("b={}", peft.display()))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start fastlibra serve");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("start-up line");
+        assert!(
+            line.contains(&format!("listening on http://127.0.0.1:{port}"))
+                && line.contains("a (rank 8)"),
+            "start-up line: {line}"
+        );
+        Server { child, port }
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("wait")
+    }
+
+    /// POSTs `body` as JSON to `path` and returns the JSON answer (status 200 asserted).
+    fn post(&self, path: &str, body: &Value) -> Value {
+        let body = body.to_string();
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(120)))
+            .expect("timeout");
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send");
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).expect("read");
+        let (head, answer) = reply.split_once("\r\n\r\n").expect("a whole answer");
+        assert!(head.starts_with("HTTP/1.1 200"), "{reply}");
+        serde_json::from_str(answer).unwrap_or_else(|e| panic!("{e}: {answer}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 #[test]
 fn the_server_answers_the_openai_client_curl_and_a_prometheus_parser() {
     let Some((model, peft, python)) = inputs() else {
         return;
     };
-    let port = free_port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_fastlibra"))
-        .args(["serve", "--model"])
-        .arg(&model)
-        .args(["--served-model-name", "smollm2", "--max-model-len", "512"])
-        .args(["--port", &port.to_string(), "--lora-modules"])
-        .arg(format!("a={}", peft.display()))
-        .arg(format!("b={}", peft.display()))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start fastlibra serve");
-    let mut line = String::new();
-    let stdout = server.stdout.take().expect("stdout");
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("start-up line");
-    assert!(
-        line.contains(&format!("listening on http://127.0.0.1:{port}"))
-            && line.contains("a (rank 8)"),
-        "start-up line: {line}"
-    );
+    let mut server = Server::start(&model, &peft);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/serve/e2e.py");
     let out = Command::new(python)
         .arg(script)
-        .arg(format!("http://127.0.0.1:{port}"))
+        .arg(format!("http://127.0.0.1:{}", server.port))
         .arg("smollm2")
         .arg(&peft)
         .output()
         .expect("run e2e.py");
     // SIGTERM: drain, then exit 0.
-    let pid = server.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let status = server.wait().expect("wait");
+    let status = server.stop();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -86,4 +137,64 @@ fn the_server_answers_the_openai_client_curl_and_a_prometheus_parser() {
         status.success(),
         "fastlibra serve exited with {status} after SIGTERM"
     );
+}
+
+/// The text `fastlibra generate` writes greedily for `prompt` (`--prompt` or `--chat`).
+fn generate(model: &Path, lora: Option<&Path>, prompt: (&str, &str), max_tokens: u32) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fastlibra"));
+    cmd.args(["generate", "--model"]).arg(model);
+    if let Some(dir) = lora {
+        cmd.arg("--lora").arg(dir);
+    }
+    let out = cmd
+        .args([prompt.0, prompt.1, "--temperature", "0"])
+        .args(["--max-tokens", &max_tokens.to_string()])
+        .output()
+        .expect("run fastlibra generate");
+    assert!(
+        out.status.success(),
+        "fastlibra generate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("UTF-8 text");
+    // It ends the text with one newline of its own.
+    text.strip_suffix('\n')
+        .expect("a closing newline")
+        .to_string()
+}
+
+#[test]
+fn greedy_output_through_the_server_equals_fastlibra_generates() {
+    let Some((model, peft, _)) = inputs() else {
+        return;
+    };
+    let mut server = Server::start(&model, &peft);
+    let max_tokens = 24;
+    let prompt = "The three most useful things to know about databases are";
+    let chat = "Write one sentence about the sea.";
+    for (name, lora) in [("smollm2", None), ("a", Some(peft.as_path()))] {
+        let expected = generate(&model, lora, ("--prompt", prompt), max_tokens);
+        let answer = server.post(
+            "/v1/completions",
+            &json!({"model": name, "prompt": prompt, "max_tokens": max_tokens,
+                    "temperature": 0}),
+        );
+        let text = answer["choices"][0]["text"].as_str().expect("text");
+        assert!(!text.is_empty(), "{answer}");
+        assert_eq!(text, expected, "completion of `{name}`");
+
+        let expected = generate(&model, lora, ("--chat", chat), max_tokens);
+        let answer = server.post(
+            "/v1/chat/completions",
+            &json!({"model": name, "messages": [{"role": "user", "content": chat}],
+                    "max_tokens": max_tokens, "temperature": 0}),
+        );
+        let text = answer["choices"][0]["message"]["content"]
+            .as_str()
+            .expect("content");
+        assert!(!text.is_empty(), "{answer}");
+        assert_eq!(text, expected, "chat of `{name}`");
+    }
+    let status = server.stop();
+    assert!(status.success(), "exit status {status} after SIGTERM");
 }

@@ -1,6 +1,7 @@
 //! Time to first token through the in-process serving runtime at light load: one request at
 //! a time, from `submit` to the first token event, median and percentiles over N requests.
-//! The HTTP front's overhead is the same request's TTFT through the server minus this.
+//! The HTTP front's overhead, like for like (one runtime, requests alternating between the two
+//! paths), is `cargo run --release -p fastlibra-serve --example http_overhead`.
 //!
 //! ```text
 //! cargo run --release -p fastlibra-runtime --example online_ttft -- [MODEL] [REQUESTS] [PROMPT_TOKENS]

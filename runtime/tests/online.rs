@@ -2,7 +2,8 @@
 //! tokenizer (always runs) on one glommio shard — greedy output equals the model's own greedy
 //! decoding, the same seed gives the same tokens, dropping a stream cancels it and leaves no
 //! pin, adapters load, reload (a new version, whose KV is never mixed with the old) and
-//! unload, overload is refused, and a drain finishes what runs.
+//! unload, overload is refused, a drain finishes what runs, and a shard that panics fails its
+//! requests and refuses new ones instead of hanging them.
 
 mod online_support;
 
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fastlibra_kernels::sampling::{FinishReason, SamplingParams};
+use fastlibra_runtime::engine::PolicyKind;
 use fastlibra_runtime::online::{
     AdapterError, OnlineRuntime, ServeBackend, ServeOptions, SubmitError, TokenEvent, start_with,
 };
@@ -363,4 +365,104 @@ fn log_probabilities_come_with_each_token_when_asked_for() {
         assert!(lp <= 0.0 && (lp - step.token.top_logprobs[0].logprob).abs() < 1e-6);
     }
     wait_idle(rt.as_ref(), 1);
+}
+
+#[test]
+fn a_shard_that_panics_fails_its_requests_and_refuses_new_ones_without_hanging() {
+    let (rt, model) = tiny_runtime(|_| {});
+    assert_eq!(rt.health(), Ok(()));
+    let max_tokens = rt.model().max_model_len as usize - 20;
+    let long = || SamplingParams {
+        stop_token_ids: Vec::new(),
+        ..greedy(max_tokens)
+    };
+    let mut running = rt.submit(request(None, &prompt(1, 20), long())).unwrap();
+    let first = futures_lite::future::block_on(running.next());
+    assert!(matches!(first, Some(TokenEvent::Token(_))), "{first:?}");
+    let queued = rt.submit(request(None, &prompt(2, 20), long())).unwrap();
+    rt.inject_shard_panic(0);
+    for (name, stream) in [("running", running), ("queued", queued)] {
+        let c = collect(stream);
+        let failed = c
+            .failed
+            .clone()
+            .unwrap_or_else(|| panic!("{name} did not fail: {c:?}"));
+        assert!(failed.contains("panicked"), "{name}: {failed}");
+        assert!(c.tokens.len() < max_tokens, "{name} ran to its end");
+    }
+    let refused = rt.submit(request(None, &prompt(3, 20), greedy(4)));
+    assert!(
+        matches!(&refused, Err(SubmitError::ShardFailed { shard: 0, reason }) if reason.contains("panicked")),
+        "{refused:?}"
+    );
+    let health = rt.health().unwrap_err();
+    assert!(
+        health.contains("shard 0") && health.contains("panicked"),
+        "{health}"
+    );
+    let dir = Scratch::new("panic");
+    write_adapter(model.config(), &dir.0, 4, 3);
+    assert!(matches!(
+        rt.load_adapter("late", &dir.0),
+        Err(AdapterError::Runtime(_))
+    ));
+    let started = std::time::Instant::now();
+    rt.drain(Duration::from_secs(5));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the drain waited on the dead shard"
+    );
+}
+
+#[test]
+fn max_cpu_loras_bounds_the_adapters_cached_in_host_memory_and_hbm() {
+    let (rt, model) = tiny_runtime(|o| {
+        o.policy = PolicyKind::Vllm;
+        o.max_cpu_loras = Some(1);
+    });
+    let lora_pages = |s: &fastlibra_runtime::online::RuntimeSnapshot| {
+        (s.pages[0].lora + s.pages[1].lora, s.pages[2].lora)
+    };
+    // The shard publishes its gauges after it has handled a message; wait for a snapshot
+    // that shows what the test waits for.
+    let settled = |what: &str, ok: &dyn Fn(&fastlibra_runtime::online::RuntimeSnapshot) -> bool| {
+        let start = std::time::Instant::now();
+        loop {
+            let s = rt.snapshot();
+            if ok(&s) {
+                return s;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "{what}: {s:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let (base, on_disk) = lora_pages(&settled("first publication", &|s| s.invariant_checks > 0));
+    assert_eq!(on_disk, 0);
+    let dir = Scratch::new("cpu-loras");
+    let names = ["a", "b", "c"];
+    for (i, name) in names.iter().enumerate() {
+        let path = dir.0.join(name);
+        write_adapter(model.config(), &path, 4, 20 + i as u64);
+        rt.load_adapter(name, &path).expect("load");
+    }
+    // The cache holds the base model's adapter and one more: the first fits, the other two
+    // wait on disk.
+    let s = settled("one adapter cached, two on disk", &|s| {
+        let (cached, on_disk) = lora_pages(s);
+        cached > base && on_disk == 2 * (cached - base)
+    });
+    let one = lora_pages(&s).0 - base;
+    for (i, name) in names.iter().cycle().take(6).enumerate() {
+        let got = generate(
+            rt.as_ref(),
+            request(Some(name), &prompt(i as u32, 20), greedy(4)),
+        );
+        assert_eq!(got.failed, None, "{name}");
+        // Two of the four adapters (the base model's among them) cached, two on disk.
+        let now = lora_pages(&wait_idle(rt.as_ref(), i as u64 + 1));
+        assert!(
+            now == (base + one, 2 * one) || now == (2 * one, base + one),
+            "after a request of {name}: {now:?} pages (one adapter {one}, the base {base})"
+        );
+    }
 }

@@ -144,7 +144,9 @@ impl From<SubmitError> for ApiError {
             SubmitError::Overloaded { retry_after_s, .. } => {
                 ApiError::unavailable(message, Some(retry_after_s.max(1)))
             }
-            SubmitError::ShuttingDown => ApiError::unavailable(message, None),
+            SubmitError::ShuttingDown | SubmitError::ShardFailed { .. } => {
+                ApiError::unavailable(message, None)
+            }
         }
     }
 }

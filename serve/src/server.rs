@@ -157,6 +157,9 @@ async fn serve(
             () = &mut shutdown => break,
             accepted = listener.accept() => {
                 let Ok((stream, _peer)) = accepted else { continue };
+                // Each streamed token is a small write: with Nagle's algorithm on, it waits for
+                // the client's (delayed, up to 40 ms) ACK of the previous one.
+                let _ = stream.set_nodelay(true);
                 let service = TowerToHyperService::new(router.clone());
                 let conn = http.serve_connection(TokioIo::new(stream), service);
                 let watched = graceful.watch(conn);

@@ -1,14 +1,17 @@
 """Load test and HTTP overhead of a running `fastlibra serve` (bounded: it stops by itself).
 
 Usage: python load.py BASE_URL PID [--clients 64] [--requests 20] [--adapters a,b,c,d]
-                      [--max-tokens 16] [--rounds 2] [--light 50]
+                      [--max-tokens 16] [--rounds 2] [--light 50] [--smaps]
 
 Round r: CLIENTS concurrent streaming clients each send REQUESTS completions, client i using
 adapter i mod len(ADAPTERS); every request must complete. Reports TTFT (median, p99),
 throughput (generated tokens/s), and the server's RSS (VmRSS of PID) after each round.
+With --smaps, each RSS figure is split into the large anonymous mappings (the tier arenas,
+the model's weights: size and resident MiB) and the rest, to tell first touch from growth.
 Then LIGHT sequential requests of 32 distinct prompt tokens and max_tokens 4 on the base model
-(the `online_ttft` example's request) give the median TTFT through the server, to compare
-with the in-process median of `cargo run --release -p fastlibra-runtime --example online_ttft`.
+give the median TTFT through the server and the `openai` client (whose own time is included);
+the front's overhead like for like is `cargo run --release -p fastlibra-serve --example
+http_overhead`.
 """
 
 import argparse
@@ -29,8 +32,31 @@ p.add_argument("--rounds", type=int, default=2)
 p.add_argument("--light", type=int, default=50)
 p.add_argument("--base", default="smollm2")
 p.add_argument("--timeout", type=float, default=600.0)
+p.add_argument("--smaps", action="store_true",
+               help="after each round, split the RSS: large anonymous mappings and the rest")
 args = p.parse_args()
 adapters = args.adapters.split(",")
+
+
+def big_mappings(pid, min_mib=64):
+    """Resident MiB of each anonymous mapping of at least MIN_MIB (the tier arenas, the model's
+    weights), as 'size:resident' in MiB, and the resident MiB of everything else."""
+    big, rest, size, rss, anon = [], 0.0, 0, 0, False
+    with open(f"/proc/{pid}/smaps") as f:
+        lines = f.read().splitlines() + ["0-0 ---p 0 0:0 0"]
+    for line in lines:
+        head = line.split()
+        if head and "-" in head[0] and not head[0].endswith(":"):
+            if size >= min_mib * 1024 and anon:
+                big.append(f"{size / 1024:.0f}:{rss / 1024:.0f}")
+            else:
+                rest += rss / 1024
+            size, rss, anon = 0, 0, len(head) < 6
+        elif head and head[0] == "Size:":
+            size = int(head[1])
+        elif head and head[0] == "Rss:":
+            rss = int(head[1])
+    return " ".join(big), rest
 
 
 def rss_mib(pid):
@@ -75,6 +101,10 @@ async def round_(client, r):
     print(f"round {r}: {len(results)} requests completed in {wall:.1f} s; TTFT median "
           f"{statistics.median(ttfts) * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms; "
           f"{tokens / wall:.1f} generated tokens/s; server RSS {rss_mib(args.pid):.1f} MiB", flush=True)
+    if args.smaps:
+        big, rest = big_mappings(args.pid)
+        print(f"  anonymous mappings >= 64 MiB (size:resident MiB): {big}; the rest resident: "
+              f"{rest:.1f} MiB", flush=True)
 
 
 async def light(client):
@@ -101,6 +131,10 @@ async def main():
     client = openai.AsyncOpenAI(base_url=args.url + "/v1", api_key="unused", max_retries=0,
                                 timeout=args.timeout)
     print(f"server RSS before: {rss_mib(args.pid):.1f} MiB", flush=True)
+    if args.smaps:
+        big, rest = big_mappings(args.pid)
+        print(f"  anonymous mappings >= 64 MiB (size:resident MiB): {big}; the rest resident: "
+              f"{rest:.1f} MiB", flush=True)
     for r in range(1, args.rounds + 1):
         await round_(client, r)
     if args.light:

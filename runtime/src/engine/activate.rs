@@ -125,6 +125,25 @@ impl Engine {
         self.config.max_cpu_loras
     }
 
+    /// Adapters in the CPU cache now: in host memory or HBM, or on their way there.
+    pub(crate) fn cpu_cached_adapters(&self) -> u32 {
+        let mut cached = 0;
+        for id in 0..self.config.adapters.len() as u32 {
+            let node = self
+                .tree
+                .current_adapter(id)
+                .and_then(|adapter| self.tree.adapter_node(adapter));
+            let Ok(view) = node.and_then(|node| self.tree.node(node)) else {
+                continue;
+            };
+            cached += u32::from(match view.state() {
+                NodeState::Stable(tier) => tier != Tier::Nvme,
+                NodeState::InFlight { to, .. } => to != Tier::Nvme,
+            });
+        }
+        cached
+    }
+
     /// Before an adapter is read from disk into the CPU cache: if the cache holds
     /// `max_cpu_loras` adapters, the least recently used one that nothing pins goes back to
     /// disk (vLLM's `remove_oldest_adapter`, which also deactivates it when it sits in a GPU

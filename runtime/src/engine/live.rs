@@ -67,15 +67,20 @@ impl Engine {
         self.advance(now_ns);
         let id = self.config.adapters.len() as u32;
         let pages = info.pages;
+        // A full CPU cache (vLLM's `max_cpu_loras`) leaves the new adapter on disk, as vLLM
+        // reads an adapter into its cache only when a request needs it.
+        let cache_full = self
+            .cpu_lora_cap()
+            .is_some_and(|cap| self.cpu_cached_adapters() >= cap);
         let attempt = |engine: &mut Engine| -> Result<(Registered, Tier), AllocError> {
             let now = engine.now_ns;
-            match engine.tree.register_adapter(id, pages, Tier::Host, now) {
-                Ok(r) => Ok((r, Tier::Host)),
-                Err(_) => engine
-                    .tree
-                    .register_adapter(id, pages, Tier::Nvme, now)
-                    .map(|r| (r, Tier::Nvme)),
+            if !cache_full && let Ok(r) = engine.tree.register_adapter(id, pages, Tier::Host, now) {
+                return Ok((r, Tier::Host));
             }
+            engine
+                .tree
+                .register_adapter(id, pages, Tier::Nvme, now)
+                .map(|r| (r, Tier::Nvme))
         };
         let registered = match attempt(self) {
             Ok(r) => r,

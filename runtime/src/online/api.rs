@@ -37,11 +37,18 @@ pub struct ServeOptions {
     pub served_model_name: Option<String>,
     /// Adapters to load at start-up: (name, PEFT folder).
     pub lora_modules: Vec<(String, PathBuf)>,
-    /// Most adapters in HBM at once (vLLM's `max_loras`; the `vllm` policy's LoRA slots).
+    /// vLLM's `max_loras`, reported as `max_lora` in `vllm:lora_requests_info` (what a
+    /// router reads to judge whether an adapter fits). It bounds nothing here: adapters in HBM
+    /// are bounded by pages (the unified pool, or the static LoRA share of `vllm` and
+    /// `vllm-async`), not by count.
     pub max_loras: u32,
     /// Most LoRA rank accepted (vLLM's `max_lora_rank`).
     pub max_lora_rank: u32,
-    /// Most adapters cached in host memory (vLLM's `max_cpu_loras`); `None`: as the tiers allow.
+    /// For `vllm` and `vllm-async`: vLLM's `max_cpu_loras`. Host memory and HBM together
+    /// cache at most this many adapters plus one, the base model's own (adapter 0) counted
+    /// among them like any other; the rest wait in the NVMe tier and are read back (least
+    /// recently used out first) when a request needs them. `None`, or another policy: as
+    /// many as the host tier holds.
     pub max_cpu_loras: Option<u32>,
     /// Longest prompt plus completion, tokens; `None`: the checkpoint's context length.
     pub max_model_len: Option<u32>,
@@ -217,6 +224,15 @@ pub enum SubmitError {
     /// The runtime is draining or stopped (HTTP 503).
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The shard this request routes to has stopped serving (it panicked or its engine
+    /// failed); HTTP 503.
+    #[error("shard {shard}, which serves this model, has stopped serving: {reason}")]
+    ShardFailed {
+        /// The shard.
+        shard: u32,
+        /// Why it stopped.
+        reason: String,
+    },
 }
 
 /// Why an adapter could not be loaded or unloaded.
@@ -355,6 +371,10 @@ pub struct DrainReport {
 pub trait ServeBackend: Send + Sync + 'static {
     /// What is served.
     fn model(&self) -> &ModelInfo;
+
+    /// `Ok` while every part of the runtime serves; otherwise what stopped (a shard that
+    /// panicked): `/health` then answers 503.
+    fn health(&self) -> Result<(), String>;
 
     /// Queues a generation; its events arrive on the returned stream.
     fn submit(&self, request: GenerateRequest) -> Result<RequestStream, SubmitError>;

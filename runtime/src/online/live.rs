@@ -171,6 +171,20 @@ impl LiveTable {
         ids.len() as u64
     }
 
+    /// The shard stopped serving for `why`: the front refuses its new requests from now on.
+    pub(crate) fn shard_failed(&self, why: &str) {
+        self.counters.fail(self.shard, why.to_string());
+    }
+
+    /// Ends a request that arrived after the shard stopped serving, with `message`.
+    pub(crate) fn refuse(&mut self, s: Submitted, message: &str) {
+        self.counters.leave(self.shard, true);
+        self.metrics.requests_cancelled += 1;
+        let _ = s.events.send(TokenEvent::Failed {
+            message: message.to_string(),
+        });
+    }
+
     /// Ids of the requests held.
     pub(crate) fn ids(&self) -> Vec<u64> {
         self.requests.keys().copied().collect()

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use fastlibra_kernels::cpu::CpuModelConfig;
@@ -38,6 +38,8 @@ pub(crate) struct Counters {
     in_flight: AtomicU64,
     /// Requests in hand per shard (for the router's load-aware spill).
     loads: Vec<AtomicU32>,
+    /// Why each shard stopped serving (it panicked or its engine failed); set once.
+    failures: Vec<OnceLock<String>>,
     next_id: AtomicU64,
 }
 
@@ -47,6 +49,7 @@ impl Counters {
             waiting: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             loads: (0..shards).map(|_| AtomicU32::new(0)).collect(),
+            failures: (0..shards).map(|_| OnceLock::new()).collect(),
             next_id: AtomicU64::new(1),
         }
     }
@@ -69,6 +72,16 @@ impl Counters {
         }
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         self.loads[shard].fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Shard `shard` stopped serving, for `why` (the first reason is kept).
+    pub(crate) fn fail(&self, shard: usize, why: String) {
+        let _ = self.failures[shard].set(why);
+    }
+
+    /// Why shard `shard` stopped serving, if it did.
+    pub(crate) fn failure(&self, shard: usize) -> Option<&str> {
+        self.failures[shard].get().map(String::as_str)
     }
 
     fn loads(&self) -> Vec<u32> {
@@ -163,6 +176,9 @@ impl OnlineRuntime {
         &self,
         make: impl Fn(std::sync::mpsc::Sender<Result<T, String>>) -> Control,
     ) -> Result<Vec<T>, AdapterError> {
+        if let Err(why) = self.health() {
+            return Err(AdapterError::Runtime(why));
+        }
         let (tx, rx) = std::sync::mpsc::channel();
         for link in &self.links {
             link.control
@@ -206,9 +222,29 @@ impl OnlineRuntime {
     }
 }
 
+impl OnlineRuntime {
+    /// Fault injection for tests: shard `shard` panics when it next reads its control
+    /// channel, as a bug in the engine would make it. The runtime's answer to that (the
+    /// shard's requests fail, new ones get [`SubmitError::ShardFailed`], [`ServeBackend::health`]
+    /// reports it) is what the tests check.
+    #[doc(hidden)]
+    pub fn inject_shard_panic(&self, shard: usize) {
+        if let Some(link) = self.links.get(shard) {
+            let _ = link.control.send(Control::Panic);
+        }
+    }
+}
+
 impl ServeBackend for OnlineRuntime {
     fn model(&self) -> &ModelInfo {
         &self.info
+    }
+
+    fn health(&self) -> Result<(), String> {
+        match (0..self.links.len()).find_map(|s| Some((s, self.counters.failure(s)?))) {
+            None => Ok(()),
+            Some((shard, why)) => Err(format!("shard {shard} stopped serving: {why}")),
+        }
     }
 
     fn submit(&self, request: GenerateRequest) -> Result<RequestStream, SubmitError> {
@@ -225,6 +261,12 @@ impl ServeBackend for OnlineRuntime {
             });
         }
         let shard = self.router.route(adapter, &self.counters.loads()) as usize;
+        if let Some(why) = self.counters.failure(shard) {
+            return Err(SubmitError::ShardFailed {
+                shard: shard as u32,
+                reason: why.to_string(),
+            });
+        }
         let id = self.counters.next_id.fetch_add(1, Ordering::AcqRel);
         let (events, rx) = tokio::sync::mpsc::unbounded_channel();
         let cancelled = Arc::new(AtomicBool::new(false));
@@ -246,7 +288,13 @@ impl ServeBackend for OnlineRuntime {
                     waiting,
                     retry_after_s: 1,
                 },
-                TrySendError::Closed(_) => SubmitError::ShuttingDown,
+                TrySendError::Closed(_) => match self.counters.failure(shard) {
+                    Some(why) => SubmitError::ShardFailed {
+                        shard: shard as u32,
+                        reason: why.to_string(),
+                    },
+                    None => SubmitError::ShuttingDown,
+                },
             });
         }
         let control = self.links[shard].control.clone();

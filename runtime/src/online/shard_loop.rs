@@ -2,10 +2,11 @@
 //! pump the shard, send each finished request's last event, publish metrics; when idle, wait
 //! for a message or the engine's next timer (a message wakes it at once).
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_lite::future;
+use futures_lite::{FutureExt, future};
 use rustc_hash::FxHashSet;
 use tokio::sync::mpsc::{Receiver, UnboundedReceiver};
 
@@ -39,6 +40,8 @@ pub(crate) enum Control {
     /// Finish what is held until the deadline, cancel the rest, stop; reply with
     /// (finished, cancelled).
     Drain(Instant, std::sync::mpsc::Sender<(u64, u64)>),
+    /// Panic (fault injection for tests: [`super::OnlineRuntime::inject_shard_panic`]).
+    Panic,
 }
 
 /// What a shard loop works with.
@@ -65,15 +68,34 @@ struct Drain {
 }
 
 impl ShardLoop {
-    /// Runs until drained, or until every sender is gone.
+    /// Runs until drained, or until every sender is gone. A shard whose engine fails or that
+    /// panics stops serving without taking the process down: its requests, held or still
+    /// queued, end with an error, and the front refuses new ones for it.
     pub(crate) async fn run(mut self) {
         self.shard
             .set_chooser(Box::new(Chooser(self.table.clone())));
-        if let Err(e) = self.serve().await {
-            let message = format!("shard {} failed: {e}", self.index);
-            self.table.borrow_mut().fail_all(&message);
-            self.publish();
+        let why = match AssertUnwindSafe(self.serve()).catch_unwind().await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => format!("its engine failed: {e}"),
+            Err(panic) => format!("it panicked: {}", panic_message(panic.as_ref())),
+        };
+        self.stop_serving(&why);
+    }
+
+    /// After a failure: refuse new requests, end every request held or queued, publish.
+    fn stop_serving(&mut self, why: &str) {
+        let message = format!("shard {} stopped serving: {why}", self.index);
+        // A panic unwound through any borrow of the table, so it is free again.
+        let mut table = self.table.borrow_mut();
+        table.shard_failed(why);
+        self.requests.close();
+        table.fail_all(&message);
+        while let Ok(s) = self.requests.try_recv() {
+            table.refuse(s, &message);
         }
+        drop(table);
+        // The shard may be half-way through a change; reading its gauges may panic again.
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| self.publish()));
     }
 
     async fn serve(&mut self) -> Result<(), RealError> {
@@ -214,6 +236,7 @@ impl ShardLoop {
             Control::Unload(id) => {
                 unloading.insert(id);
             }
+            Control::Panic => panic!("fault injection: shard {} panics", self.index),
             Control::Drain(deadline, reply) => {
                 let finished_before = self.table.borrow().metrics.requests_finished;
                 *drain = Some(Drain {
@@ -264,7 +287,18 @@ impl ShardLoop {
         m.waiting_adapters = waiting;
         m.read_shard(&self.shard);
         self.published.publish(self.index, m);
+        drop(t);
+        self.shard.forget_timeline();
     }
+}
+
+/// The text of a panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
 }
 
 /// Starts shard `index`'s loop (called on its executor).

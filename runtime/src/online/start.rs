@@ -87,6 +87,8 @@ pub fn start_with(
         max_batch: options.max_num_seqs,
         prefill_token_budget: PREFILL_TOKEN_BUDGET,
         max_waiting: options.max_waiting,
+        // The engine counts the base model's adapter 0; vLLM's bound counts LoRAs only.
+        max_cpu_loras: options.max_cpu_loras.map(|n| n.saturating_add(1)),
         device: options.device,
     };
     let shards = options.shards as usize;
@@ -113,7 +115,10 @@ pub fn start_with(
             .name(&format!("serve-{s}"))
             .spawn(move || async move {
                 let shard = match Shard::new(&config, model, &adapters, &spill_path) {
-                    Ok(shard) => shard,
+                    Ok(mut shard) => {
+                        shard.prefault();
+                        shard
+                    }
                     Err(e) => {
                         let _ = ready.send(Err(format!("shard {s}: {e}")));
                         return;

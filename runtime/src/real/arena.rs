@@ -25,6 +25,14 @@ impl HostArena {
         }
     }
 
+    /// Writes one byte in every 4 KiB, so that the kernel backs the whole arena now rather
+    /// than page by page on first use (a zeroed allocation is mapped lazily).
+    pub fn prefault(&mut self) {
+        for b in self.bytes.iter_mut().step_by(OS_PAGE_BYTES) {
+            *b = 0;
+        }
+    }
+
     /// Pages in the arena.
     pub fn pages(&self) -> u32 {
         (self.bytes.len() / self.page_bytes.max(1)) as u32
@@ -52,6 +60,20 @@ impl HostArena {
     pub fn page_mut(&mut self, page: u32) -> &mut [u8] {
         let start = page as usize * self.page_bytes;
         &mut self.bytes[start..start + self.page_bytes]
+    }
+}
+
+/// The smallest page size of the operating system, bytes.
+const OS_PAGE_BYTES: usize = 4096;
+
+/// Writes one float in every 4 KiB of the HBM arena (see [`HostArena::prefault`]).
+pub fn prefault_hbm(arena: &mut KvArena) {
+    for page in 0..arena.pages() as u32 {
+        if let Some(p) = arena.page_mut(page) {
+            for f in p.iter_mut().step_by(OS_PAGE_BYTES / 4) {
+                *f = 0.0;
+            }
+        }
     }
 }
 

@@ -9,10 +9,14 @@ use axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// 200 while serving; 503 once shutdown has begun (so a load balancer stops sending).
+/// 200 while serving; 503 once shutdown has begun or a part of the runtime has stopped
+/// serving (a shard that panicked), so a load balancer stops sending.
 pub async fn health(State(state): State<Arc<AppState>>) -> Response {
     if state.is_draining() {
         return ApiError::unavailable("the server is shutting down", None).into_response();
+    }
+    if let Err(why) = state.backend.health() {
+        return ApiError::unavailable(why, None).into_response();
     }
     StatusCode::OK.into_response()
 }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::fuzz_entry::{byte_id, byte_tokenizer};
@@ -49,6 +49,8 @@ pub struct FakeBackend {
     pub cancelled: Arc<AtomicU64>,
     /// Requests that ran to their end.
     pub finished: Arc<AtomicU64>,
+    /// Set by [`FakeBackend::crash`]: why the fake's one shard stopped serving.
+    crashed: Arc<OnceLock<String>>,
     draining: AtomicBool,
 }
 
@@ -74,6 +76,7 @@ impl FakeBackend {
             active: Arc::default(),
             cancelled: Arc::default(),
             finished: Arc::default(),
+            crashed: Arc::default(),
             draining: AtomicBool::new(false),
         });
         for (name, path) in adapters {
@@ -81,6 +84,12 @@ impl FakeBackend {
                 .expect("a start-up adapter loads");
         }
         fake
+    }
+
+    /// The fake's one shard stops serving for `why`, as a shard that panics does: running
+    /// requests end with `Failed`, new ones get `ShardFailed`, `health` reports it.
+    pub fn crash(&self, why: &str) {
+        let _ = self.crashed.set(why.to_string());
     }
 
     /// Waits (bounded) until no request is active; whether that happened.
@@ -102,19 +111,39 @@ fn letter(seed: Option<u64>, i: usize) -> u8 {
     b'a' + ((s.wrapping_add(i as u64 * 7)) % 26) as u8
 }
 
-fn generate(
-    request: GenerateRequest,
+/// What a generator thread works with.
+struct Generator {
     pace: Duration,
     tx: tokio::sync::mpsc::UnboundedSender<TokenEvent>,
     stop: Arc<AtomicBool>,
+    crashed: Arc<OnceLock<String>>,
+    /// Requests active, and requests that ran to their end.
     done: (Arc<AtomicU64>, Arc<AtomicU64>),
-) {
+}
+
+fn generate(request: GenerateRequest, g: Generator) {
+    let Generator {
+        pace,
+        tx,
+        stop,
+        crashed,
+        done,
+    } = g;
     let p = &request.params;
     for i in 0..p.max_tokens {
         if stop.load(Ordering::SeqCst) {
             return;
         }
         std::thread::sleep(pace);
+        if let Some(why) = crashed.get() {
+            let _ = tx.send(TokenEvent::Failed {
+                message: format!("shard 0 stopped serving: {why}"),
+            });
+            if !stop.swap(true, Ordering::SeqCst) {
+                done.0.fetch_sub(1, Ordering::SeqCst);
+            }
+            return;
+        }
         let b = letter(p.seed, i);
         let last = i + 1 == p.max_tokens;
         let token = SampledToken {
@@ -155,9 +184,22 @@ impl ServeBackend for FakeBackend {
         &self.info
     }
 
+    fn health(&self) -> Result<(), String> {
+        match self.crashed.get() {
+            None => Ok(()),
+            Some(why) => Err(format!("shard 0 stopped serving: {why}")),
+        }
+    }
+
     fn submit(&self, request: GenerateRequest) -> Result<RequestStream, SubmitError> {
         if self.draining.load(Ordering::SeqCst) {
             return Err(SubmitError::ShuttingDown);
+        }
+        if let Some(why) = self.crashed.get() {
+            return Err(SubmitError::ShardFailed {
+                shard: 0,
+                reason: why.clone(),
+            });
         }
         if let Some(name) = &request.adapter
             && !self
@@ -179,9 +221,14 @@ impl ServeBackend for FakeBackend {
         self.active.fetch_add(1, Ordering::SeqCst);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let stop = Arc::new(AtomicBool::new(false));
-        let done = (self.active.clone(), self.finished.clone());
-        let (pace, s) = (self.config.token_pace, stop.clone());
-        std::thread::spawn(move || generate(request, pace, tx, s, done));
+        let generator = Generator {
+            pace: self.config.token_pace,
+            tx,
+            stop: stop.clone(),
+            crashed: self.crashed.clone(),
+            done: (self.active.clone(), self.finished.clone()),
+        };
+        std::thread::spawn(move || generate(request, generator));
         let (active, cancelled) = (self.active.clone(), self.cancelled.clone());
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         Ok(RequestStream::new(id, rx, move || {

@@ -4,5 +4,6 @@
 mod api;
 mod bad_input;
 mod client;
+mod failure;
 mod fake;
 mod lifecycle;

@@ -152,6 +152,11 @@ impl Device for Emulated {
         self.poll_copies(done)
     }
 
+    fn prefault(&mut self) {
+        arena::prefault_hbm(&mut self.hbm);
+        self.host.prefault();
+    }
+
     fn check_invariants(&self) -> Result<(), String> {
         Ok(())
     }

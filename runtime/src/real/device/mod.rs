@@ -129,4 +129,9 @@ pub trait Device {
 
     /// The device's own invariants (pages in flight belong to known transfers).
     fn check_invariants(&self) -> Result<(), String>;
+
+    /// Makes every page of the tiers it keeps in process memory resident now (a server's
+    /// start-up), so that its memory does not grow with first use under load. Nothing to do
+    /// for memory that is resident from its allocation (device memory, pinned host memory).
+    fn prefault(&mut self) {}
 }

@@ -45,7 +45,7 @@ use super::shard::{BLOCK_TOKENS, Clock, IoCounters, ShardConfig, ShardReport};
 use super::verify::VerifyStats;
 use crate::engine::{CostHints, NewRequest, PolicyKind};
 use crate::outcome::{EngineStats, RequestOutcome};
-use crate::sim::{POLICIES, ProgressFn, SimResult};
+use crate::sim::{ProgressFn, SimResult};
 use crate::workload::Workload;
 
 /// Settings of a wall-clock run.
@@ -184,7 +184,7 @@ pub fn run_real(
     let kind = PolicyKind::from_name(policy).ok_or_else(|| {
         RealError::Config(format!(
             "unknown policy `{policy}` for the real runtime; valid: {}",
-            POLICIES[..5].join(", ")
+            PolicyKind::ALL.map(PolicyKind::name).join(", ")
         ))
     })?;
     if options.shards == 0 {
@@ -236,6 +236,7 @@ pub fn run_real(
         max_batch: options.max_batch,
         prefill_token_budget: options.prefill_token_budget,
         max_waiting: options.max_waiting,
+        max_cpu_loras: None,
         device,
     };
     let clock = Clock::start();

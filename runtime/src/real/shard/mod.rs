@@ -84,6 +84,10 @@ pub struct ShardConfig {
     pub prefill_token_budget: u32,
     /// Most requests waiting for admission (admission control).
     pub max_waiting: u32,
+    /// For `vllm` and `vllm-async`: most adapters cached in host memory and HBM together,
+    /// the base model's adapter 0 included (vLLM's `max_cpu_loras`; the engine's
+    /// [`EngineConfig::max_cpu_loras`]). `None`: as many as the host tier holds.
+    pub max_cpu_loras: Option<u32>,
     /// The device the shard computes on.
     pub device: DeviceChoice,
 }
@@ -245,6 +249,7 @@ impl Shard {
         engine_config.max_batch = config.max_batch;
         engine_config.prefill_token_budget = config.prefill_token_budget;
         engine_config.max_waiting = config.max_waiting;
+        engine_config.max_cpu_loras = config.max_cpu_loras;
         let engine = Engine::new(engine_config)?;
         let block = BLOCK_TOKENS as usize;
         let device: Box<dyn Device> = match config.device {
@@ -468,6 +473,18 @@ impl Shard {
             finished_ns,
             engine_call_ns_max: self.engine_call_ns_max,
         })
+    }
+
+    /// Drops the samples of the engine's HBM timeline. A server makes no run report, and one
+    /// sample per swapper tick would otherwise grow for as long as it runs.
+    pub fn forget_timeline(&mut self) {
+        self.engine.stats.timeline.clear();
+    }
+
+    /// Makes the device's in-memory tiers resident now ([`Device::prefault`]): a server's
+    /// memory then stays flat under load instead of growing as pages are first used.
+    pub fn prefault(&mut self) {
+        self.device.prefault();
     }
 
     /// The tree's invariants and the shard's own: every page operation and every device copy
