@@ -132,9 +132,13 @@ pub fn matmul_t(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize, accum
     let m = x.len() / k;
     assert_eq!(x.len(), m * k, "input is not whole rows");
     assert_eq!(w.len(), n * k, "weight is not n × k");
+    if m == 1 {
+        gemv_t(x, w, out, k, accumulate);
+        return;
+    }
     let lhs = View::row_major(x, m, k);
     let rhs = View::transposed(w, n, k);
-    if m == 1 || m >= PACKED_FROM_ROWS {
+    if m >= PACKED_FROM_ROWS {
         gemm_into(out, n, lhs, rhs, 1.0, accumulate);
         return;
     }
@@ -150,6 +154,59 @@ pub fn matmul_t(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize, accum
             accumulate,
         );
     }
+}
+
+/// One row (single-sequence decode): `out[j] (+)= x · w[j]`, a dot product per weight row.
+/// Decode is bound by reading the weights once; `gemm` packed the weight matrix on every call
+/// (about half the time of a SmolLM2 decode step went to packing), while rows of a PyTorch
+/// `out × in` weight are already contiguous.
+fn gemv_t(x: &[f32], w: &[f32], out: &mut [f32], k: usize, accumulate: bool) {
+    let dot = dot_fn();
+    for (o, row) in out.iter_mut().zip(w.chunks_exact(k)) {
+        let d = dot(x, row);
+        *o = if accumulate { *o + d } else { d };
+    }
+}
+
+/// The widest dot product this CPU runs, chosen once.
+fn dot_fn() -> fn(&[f32], &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        if *AVX2.get_or_init(|| std::arch::is_x86_feature_detected!("avx2")) {
+            return |a, b| {
+                // SAFETY: AVX2 was detected on this CPU just above.
+                unsafe { dot_avx2(a, b) }
+            };
+        }
+    }
+    dot
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot(a, b)
+}
+
+/// `a · b` over 16 independent lanes (the compiler keeps them in vector registers), then the
+/// lanes and the tail summed.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let (ac, bc) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        for i in 0..16 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// `out (+)= scale · x · a` for `x` row-major `m × k` and `a` row-major `k × n`.
