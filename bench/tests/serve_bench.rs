@@ -7,15 +7,15 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fastlibra_bench::http::Client;
 use fastlibra_bench::http::server_metrics::sum;
 use fastlibra_kernels::checkpoint::locate;
 use serde_json::Value;
+use support::serve::Server;
 use support::{bench_in, read, scratch};
 
 /// The arrival window the issue asks for.
@@ -41,41 +41,6 @@ fn fastlibra(dir: &Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("run fastlibra")
-}
-
-/// Starts `fastlibra serve` on a free port with adapters `a` and `b`; returns it and its URL
-/// once its start-up line says it listens.
-fn serve(model: &Path, adapters: &Path) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let module = |name: &str, k: usize| {
-        format!(
-            "{name}={}",
-            adapters.join(format!("adapter-{k:03}")).display()
-        )
-    };
-    let mut server = Command::new(env!("CARGO_BIN_EXE_fastlibra"))
-        .args(["serve", "--model"])
-        .arg(model)
-        .args(["--served-model-name", "smollm2", "--host", "127.0.0.1"])
-        .args(["--port", &port.to_string(), "--cores", "2"])
-        .args(["--lora-modules", &module("a", 0), &module("b", 1)])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start fastlibra serve");
-    let mut stdout = BufReader::new(server.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("start-up line");
-    let url = format!("http://127.0.0.1:{port}");
-    assert!(
-        line.contains(&format!("listening on {url}")) && line.contains("b (rank 8)"),
-        "start-up line: {line}"
-    );
-    // Keep the pipe drained so the server never blocks on a full one.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    (server, url)
 }
 
 /// The server's `/metrics` text.
@@ -134,7 +99,14 @@ fn the_report_counts_equal_the_servers_metrics() {
         "adapters synth: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (mut server, url) = serve(&model, &dir.join("adapters"));
+    let adapter = |k: usize| {
+        let dir = dir.join(format!("adapters/adapter-{k:03}"));
+        format!("{}={}", ["a", "b"][k], dir.display())
+    };
+    let args = ["--cores", "2", "--lora-modules"].map(String::from);
+    let args = [args.to_vec(), vec![adapter(0), adapter(1)]].concat();
+    let mut server = Server::start(&model, &args, "b (rank 8)");
+    let url = server.url();
 
     // Two adapters, short one-turn requests sharing each adapter's instruction prompt: light
     // enough that every request is answered on a busy 2-core machine (chatbot's 214-token
@@ -156,10 +128,7 @@ fn the_report_counts_equal_the_servers_metrics() {
     let (got, text) = settled(&url, want);
 
     // SIGTERM: the server drains and exits 0.
-    let _ = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status();
-    let status = server.wait().expect("wait for the server");
+    let status = server.stop();
 
     assert!(out.status.success(), "bench failed:\n{stderr}");
     assert!(sent >= 3, "too few requests to compare anything: {http}");

@@ -5,19 +5,17 @@
 //! adapter, prompt and token budget. Skips with a message when the model, the reference
 //! adapter or the venv is missing, and fails then under `FASTLIBRA_REQUIRE_MODEL=1`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use fastlibra_kernels::checkpoint::locate;
 use serde_json::{Value, json};
+use support::serve::Server;
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
+mod support;
 
 fn inputs() -> Option<(PathBuf, PathBuf, PathBuf)> {
     let model = locate::smollm2();
@@ -41,73 +39,35 @@ fn inputs() -> Option<(PathBuf, PathBuf, PathBuf)> {
     }
 }
 
-/// A running `fastlibra serve` with adapters `a` and `b` (both `peft`); SIGTERM on drop.
-struct Server {
-    child: Child,
-    port: u16,
+/// Starts `fastlibra serve` with adapters `a` and `b` (both `peft`).
+fn start(model: &Path, peft: &Path) -> Server {
+    let args = ["--max-model-len", "512", "--lora-modules"].map(String::from);
+    let adapters = ["a", "b"].map(|n| format!("{n}={}", peft.display()));
+    Server::start(
+        model,
+        &[args.to_vec(), adapters.to_vec()].concat(),
+        "a (rank 8)",
+    )
 }
 
-impl Server {
-    fn start(model: &Path, peft: &Path) -> Server {
-        let port = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fastlibra"))
-            .args(["serve", "--model"])
-            .arg(model)
-            .args(["--served-model-name", "smollm2", "--max-model-len", "512"])
-            .args(["--port", &port.to_string(), "--lora-modules"])
-            .arg(format!("a={}", peft.display()))
-            .arg(format!("b={}", peft.display()))
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start fastlibra serve");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("stdout");
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("start-up line");
-        assert!(
-            line.contains(&format!("listening on http://127.0.0.1:{port}"))
-                && line.contains("a (rank 8)"),
-            "start-up line: {line}"
-        );
-        Server { child, port }
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(&mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        self.child.wait().expect("wait")
-    }
-
-    /// POSTs `body` as JSON to `path` and returns the JSON answer (status 200 asserted).
-    fn post(&self, path: &str, body: &Value) -> Value {
-        let body = body.to_string();
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(120)))
-            .expect("timeout");
-        write!(
-            s,
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .expect("send");
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).expect("read");
-        let (head, answer) = reply.split_once("\r\n\r\n").expect("a whole answer");
-        assert!(head.starts_with("HTTP/1.1 200"), "{reply}");
-        serde_json::from_str(answer).unwrap_or_else(|e| panic!("{e}: {answer}"))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// POSTs `body` as JSON to `path` and returns the JSON answer (status 200 asserted).
+fn post(server: &Server, path: &str, body: &Value) -> Value {
+    let body = body.to_string();
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("timeout");
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).expect("read");
+    let (head, answer) = reply.split_once("\r\n\r\n").expect("a whole answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "{reply}");
+    serde_json::from_str(answer).unwrap_or_else(|e| panic!("{e}: {answer}"))
 }
 
 #[test]
@@ -115,11 +75,11 @@ fn the_server_answers_the_openai_client_curl_and_a_prometheus_parser() {
     let Some((model, peft, python)) = inputs() else {
         return;
     };
-    let mut server = Server::start(&model, &peft);
+    let mut server = start(&model, &peft);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/serve/e2e.py");
     let out = Command::new(python)
         .arg(script)
-        .arg(format!("http://127.0.0.1:{}", server.port))
+        .arg(server.url())
         .arg("smollm2")
         .arg(&peft)
         .output()
@@ -168,13 +128,14 @@ fn greedy_output_through_the_server_equals_fastlibra_generates() {
     let Some((model, peft, _)) = inputs() else {
         return;
     };
-    let mut server = Server::start(&model, &peft);
+    let mut server = start(&model, &peft);
     let max_tokens = 24;
     let prompt = "The three most useful things to know about databases are";
     let chat = "Write one sentence about the sea.";
     for (name, lora) in [("smollm2", None), ("a", Some(peft.as_path()))] {
         let expected = generate(&model, lora, ("--prompt", prompt), max_tokens);
-        let answer = server.post(
+        let answer = post(
+            &server,
             "/v1/completions",
             &json!({"model": name, "prompt": prompt, "max_tokens": max_tokens,
                     "temperature": 0}),
@@ -184,7 +145,8 @@ fn greedy_output_through_the_server_equals_fastlibra_generates() {
         assert_eq!(text, expected, "completion of `{name}`");
 
         let expected = generate(&model, lora, ("--chat", chat), max_tokens);
-        let answer = server.post(
+        let answer = post(
+            &server,
             "/v1/chat/completions",
             &json!({"model": name, "messages": [{"role": "user", "content": chat}],
                     "max_tokens": max_tokens, "temperature": 0}),
