@@ -133,9 +133,9 @@ pub struct Tree {
     /// Resident nodes per tier and kind, ordered by rank key (see `rank.rs`).
     pub(crate) ranked: rank::RankSets,
     /// Swap-out candidates, ordered by rank key (see `rank.rs`).
-    pub(crate) swap_out: rank::SwapOutSets,
+    pub(crate) swap_out: rank::ExactSets,
     /// Droppable leaves of the NVMe tier, ordered by rank key (see `rank.rs`).
-    pub(crate) nvme_leaves: rank::SwapOutSets,
+    pub(crate) nvme_leaves: rank::ExactSets,
     pub(crate) scratch: Vec<u32>,
 }
 

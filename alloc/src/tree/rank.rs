@@ -47,7 +47,7 @@ pub(crate) type RankSets = [[BTreeSet<u64>; 2]; 3];
 
 /// An exact candidate set by kind (the swap-out candidates, the droppable NVMe leaves): most
 /// nodes of the tier do not qualify, so passing over them lazily would cost a scan.
-pub(crate) type SwapOutSets = [BTreeSet<u64>; 2];
+pub(crate) type ExactSets = [BTreeSet<u64>; 2];
 
 /// An `f32` mapped to a `u32` with the same order as `f32::total_cmp`.
 fn ordered_bits(key: f32) -> u32 {
@@ -338,7 +338,7 @@ impl Tree {
         &self,
         kind: NodeKind,
         name: &str,
-        sets: &SwapOutSets,
+        sets: &ExactSets,
         qualifies: impl Fn(&Tree, u32) -> bool,
         flag: impl Fn(&Node) -> bool,
     ) -> Result<(), String> {
