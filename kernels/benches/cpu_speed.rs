@@ -9,7 +9,9 @@
 //! see `checkpoint::locate`), else the Q4_1 file dequantised (the same arithmetic), else
 //! random weights of the same shape. Where llama.cpp's figures are on file
 //! (`speed_llama_cpp.json` in `FASTLIBRA_REFS_DIR`, default `…/fastlibra/refs`), the ratios
-//! are printed too. Run: `cargo bench -p fastlibra-kernels --bench cpu_speed`.
+//! are printed too. Run: `cargo bench -p fastlibra-kernels --bench cpu_speed`; add a word to run only
+//! the runs whose name holds it: `-- prefill`, `-- decode`, `-- "decode 1"` (one sequence),
+//! `-- "decode 8"` (the batches).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -74,6 +76,9 @@ fn tokens(n: usize, vocab: usize, salt: usize) -> Vec<u32> {
 struct Bench {
     model: CpuModel,
     shares: Vec<f64>,
+    /// Tokens per second of CPU time of each timed run of the current measurement: on a loaded
+    /// machine, what the wall rate would have been had the process kept its core.
+    cpu_rates: Vec<f64>,
 }
 
 impl Bench {
@@ -86,6 +91,7 @@ impl Bench {
         let pages = n.div_ceil(BLOCK);
         let table: Vec<u32> = (0..pages as u32).collect();
         let mut arena = self.arena(pages);
+        self.cpu_rates.clear();
         let mut run = || {
             let (wall, share) = timed(|| {
                 self.model
@@ -93,6 +99,7 @@ impl Bench {
                     .expect("prefill");
             });
             self.shares.push(share);
+            self.cpu_rates.push(n as f64 / (wall * share));
             n as f64 / wall
         };
         run();
@@ -110,6 +117,7 @@ impl Bench {
             .map(|s| tokens(PROMPT + STEPS, vocab, s))
             .collect();
         let mut arena = self.arena(seqs * per_seq as usize);
+        self.cpu_rates.clear();
         let mut run = || {
             for s in 0..seqs {
                 let (text, table) = (&texts[s], &tables[s]);
@@ -133,10 +141,20 @@ impl Bench {
                 }
             });
             self.shares.push(share);
+            self.cpu_rates.push((seqs * STEPS) as f64 / (wall * share));
             (seqs * STEPS) as f64 / wall
         };
         run();
         median((0..repeats).map(|_| run()).collect())
+    }
+}
+
+impl Bench {
+    /// The median tokens per CPU-second of the last measurement's timed runs (its warm-up
+    /// left out), as a note for the line that reports it.
+    fn per_cpu(&self) -> String {
+        let rate = median(self.cpu_rates.iter().skip(1).copied().collect());
+        format!(" [{rate:.1} per CPU-second]")
     }
 }
 
@@ -152,38 +170,71 @@ fn llama_cpp() -> Option<[f64; 3]> {
     Some([get("prefill_128")?, get("prefill_512")?, get("decode")?])
 }
 
+/// The word runs must contain to be timed (`cargo bench … -- WORD`), or none for every run.
+fn filter() -> Option<String> {
+    std::env::args().skip(1).find(|a| !a.starts_with('-'))
+}
+
 fn main() {
+    let only = filter();
+    let wanted = |name: &str| only.as_deref().is_none_or(|w| name.contains(w));
     let (model, source) = load();
     let c = model.config().clone();
     println!("cpu_speed: {source}, one thread, pages of {BLOCK} tokens");
     let mut b = Bench {
         model,
         shares: Vec::new(),
+        cpu_rates: Vec::new(),
     };
-    let p128 = b.prefill(128);
-    println!("prefill 128 tokens: {p128:8.1} tokens/s");
-    let p512 = b.prefill(512);
-    println!("prefill 512 tokens: {p512:8.1} tokens/s");
-    let d1 = b.decode(1, &[None], REPEATS);
-    println!(
-        "decode, 1 sequence: {d1:8.1} tokens/s (context {PROMPT}..{})",
-        PROMPT + STEPS
-    );
-    let none: Vec<Option<CpuLora>> = vec![None; BATCH];
-    let d8 = b.decode(BATCH, &none, 3);
-    println!(
-        "decode, {BATCH} batched: {d8:8.1} tokens/s ({:.2} × one sequence)",
-        d8 / d1
-    );
-    let loras: Vec<Option<CpuLora>> = (0..BATCH as u64)
-        .map(|s| Some(CpuLora::random_on(&c, LoraTargets::ALL_LINEAR, 16, 2.0, s).expect("lora")))
-        .collect();
-    let d8l = b.decode(BATCH, &loras, 3);
-    println!(
-        "decode, {BATCH} batched, rank-16 adapter each on all seven projections: {d8l:8.1} \
-         tokens/s ({:.2} × one sequence)",
-        d8l / d1
-    );
+    let nan = f64::NAN;
+    let p128 = if wanted("prefill 128") {
+        b.prefill(128)
+    } else {
+        nan
+    };
+    let p512 = if wanted("prefill 512") {
+        b.prefill(512)
+    } else {
+        nan
+    };
+    for (n, v) in [(128, p128), (512, p512)] {
+        if !v.is_nan() {
+            println!("prefill {n} tokens: {v:8.1} tokens/s");
+        }
+    }
+    let d1 = if wanted("decode 1") {
+        b.decode(1, &[None], REPEATS)
+    } else {
+        nan
+    };
+    if !d1.is_nan() {
+        println!(
+            "decode, 1 sequence: {d1:8.1} tokens/s (context {PROMPT}..{}){}",
+            PROMPT + STEPS,
+            b.per_cpu()
+        );
+    }
+    if wanted("decode 8") {
+        let none: Vec<Option<CpuLora>> = vec![None; BATCH];
+        let d8 = b.decode(BATCH, &none, 3);
+        println!(
+            "decode, {BATCH} batched: {d8:8.1} tokens/s ({:.2} × one sequence){}",
+            d8 / d1,
+            b.per_cpu()
+        );
+        let loras: Vec<Option<CpuLora>> = (0..BATCH as u64)
+            .map(|s| {
+                Some(CpuLora::random_on(&c, LoraTargets::ALL_LINEAR, 16, 2.0, s).expect("lora"))
+            })
+            .collect();
+        let d8l = b.decode(BATCH, &loras, 3);
+        println!(
+            "decode, {BATCH} batched, rank-16 adapter each on all seven projections: {d8l:8.1} \
+             tokens/s ({:.2} × one sequence){}",
+            d8l / d1,
+            b.per_cpu()
+        );
+    }
     let share = b.shares.iter().copied().fold(f64::INFINITY, f64::min);
     println!(
         "lowest CPU share of a timed run: {share:.3} (below 0.95: another process took the core)"

@@ -159,34 +159,81 @@ pub fn matmul_t(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize, accum
 /// One row (single-sequence decode): `out[j] (+)= x · w[j]`, a dot product per weight row.
 /// Decode is bound by reading the weights once, and rows of a PyTorch `out × in` weight are
 /// already contiguous; through `gemm` (which prepares its operands on every call) one-sequence
-/// decode of SmolLM2 ran at 9.5 tokens/s, with this at 12.9 (`cpu_speed` bench, one thread).
+/// decode of SmolLM2 ran at 9.5 tokens/s, with a dot product per row at 12.9, and with four
+/// rows per pass (below) at the figure `docs/real-model.md` quotes (`cpu_speed` bench, one
+/// thread).
 fn gemv_t(x: &[f32], w: &[f32], out: &mut [f32], k: usize, accumulate: bool) {
-    let dot = dot_fn();
+    #[cfg(target_arch = "x86_64")]
+    {
+        static FMA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let fma = *FMA.get_or_init(|| {
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        });
+        if fma {
+            // SAFETY: AVX2 and FMA were detected on this CPU just above.
+            unsafe { gemv_t_fma(x, w, out, k, accumulate) };
+            return;
+        }
+    }
     for (o, row) in out.iter_mut().zip(w.chunks_exact(k)) {
         let d = dot(x, row);
         *o = if accumulate { *o + d } else { d };
     }
 }
 
-/// The widest dot product this CPU runs, chosen once.
-fn dot_fn() -> fn(&[f32], &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        if *AVX2.get_or_init(|| std::arch::is_x86_feature_detected!("avx2")) {
-            return |a, b| {
-                // SAFETY: AVX2 was detected on this CPU just above.
-                unsafe { dot_avx2(a, b) }
-            };
+/// [`gemv_t`] with AVX2 and FMA: four weight rows per pass share each load of `x`, each row
+/// with two accumulators (eight independent FMA chains), and the four sums are reduced together
+/// with horizontal adds instead of one scalar chain per row.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gemv_t_fma(x: &[f32], w: &[f32], out: &mut [f32], k: usize, accumulate: bool) {
+    use std::arch::x86_64::*;
+    assert!(x.len() == k && w.len() == out.len() * k, "gemv shapes");
+    let wide = k / 16 * 16;
+    let mut rows = out.chunks_exact_mut(4).zip(w.chunks_exact(4 * k));
+    for (o, w4) in &mut rows {
+        let (r0, rest) = w4.split_at(k);
+        let (r1, rest) = rest.split_at(k);
+        let (r2, r3) = rest.split_at(k);
+        let mut acc = [_mm256_setzero_ps(); 8];
+        let mut i = 0;
+        while i < wide {
+            // SAFETY: `i + 16 <= wide <= k`, the length of `x` and of every row.
+            unsafe {
+                for half in 0..2 {
+                    let at = i + 8 * half;
+                    let xv = _mm256_loadu_ps(x.as_ptr().add(at));
+                    for (r, row) in [r0, r1, r2, r3].into_iter().enumerate() {
+                        let a = &mut acc[2 * r + half];
+                        *a = _mm256_fmadd_ps(xv, _mm256_loadu_ps(row.as_ptr().add(at)), *a);
+                    }
+                }
+            }
+            i += 16;
+        }
+        let pair = |r: usize| _mm256_add_ps(acc[2 * r], acc[2 * r + 1]);
+        let s01 = _mm256_hadd_ps(pair(0), pair(1));
+        let s23 = _mm256_hadd_ps(pair(2), pair(3));
+        let s = _mm256_hadd_ps(s01, s23);
+        let sums = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s));
+        let mut d = [0.0f32; 4];
+        // SAFETY: `d` holds four floats.
+        unsafe { _mm_storeu_ps(d.as_mut_ptr(), sums) };
+        for (r, row) in [r0, r1, r2, r3].into_iter().enumerate() {
+            d[r] += x[wide..]
+                .iter()
+                .zip(&row[wide..])
+                .map(|(a, b)| a * b)
+                .sum::<f32>();
+            o[r] = if accumulate { o[r] + d[r] } else { d[r] };
         }
     }
-    dot
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-    dot(a, b)
+    let done = out.len() / 4 * 4;
+    for (o, row) in out[done..].iter_mut().zip(w[done * k..].chunks_exact(k)) {
+        let d = dot(x, row);
+        *o = if accumulate { *o + d } else { d };
+    }
 }
 
 /// `a · b` over 16 independent lanes (the compiler keeps them in vector registers), then the
@@ -239,7 +286,9 @@ mod tests {
 
     #[test]
     fn every_row_count_matches_the_definition() {
-        let (k, n) = (37, 300);
+        // 303 outputs: whole groups of four weight rows and a remainder; k = 37 leaves a tail
+        // after the 16-wide steps.
+        let (k, n) = (37, 303);
         let w: Vec<f32> = (0..n * k).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
         for m in [1, 2, 5, 8, 16, 17, 40] {
             let x: Vec<f32> = (0..m * k).map(|i| ((i * 3) % 7) as f32 * 0.5).collect();
@@ -250,6 +299,20 @@ mod tests {
             matmul_t(&x, &w, &mut out, k, n, true);
             let twice: Vec<f32> = naive(&x, &w, k, n).iter().map(|v| 2.0 * v).collect();
             assert_eq!(out, twice, "m = {m}, accumulating");
+        }
+    }
+
+    #[test]
+    fn one_row_matches_the_definition_for_every_width() {
+        // Widths below, at and across the 16-wide steps; output counts around groups of four.
+        for k in [1, 7, 16, 17, 40, 64] {
+            for n in [1, 3, 4, 5, 9] {
+                let w: Vec<f32> = (0..n * k).map(|i| ((i * 5) % 9) as f32 - 4.0).collect();
+                let x: Vec<f32> = (0..k).map(|i| ((i * 3) % 7) as f32 - 3.0).collect();
+                let mut out = vec![f32::NAN; n];
+                matmul_t(&x, &w, &mut out, k, n, false);
+                assert_eq!(out, naive(&x, &w, k, n), "k = {k}, n = {n}");
+            }
         }
     }
 
