@@ -1,13 +1,15 @@
 //! The real SmolLM2 checkpoint (F32 file) on the CUDA path: its shape is one the kernels run,
 //! the CPU half of `fastlibra cuda check --model` runs on the file (tokenised prompts, greedy
-//! steps, the bf16-rounded reference and how far it moves the logits), and on a GPU the whole
+//! steps, every second prompt with a q, k, v, o adapter of its shapes, the bf16-rounded
+//! reference and how far it moves the logits), and on a GPU the whole
 //! comparison passes. Without a CUDA driver the GPU test prints why it skipped; a missing model
 //! file is a skip line, or a failure under `FASTLIBRA_REQUIRE_MODEL=1`.
 
 mod refs_support;
 
+use fastlibra_kernels::cpu::CpuLora;
 use fastlibra_kernels::cuda::check::max_abs_diff;
-use fastlibra_kernels::cuda::check::real_model::{self, GREEDY_STEPS, Reference};
+use fastlibra_kernels::cuda::check::real_model::{self, ADAPTER_RANK, GREEDY_STEPS, Reference};
 use fastlibra_kernels::cuda::{CudaDevice, CudaError, check_supported};
 use fastlibra_kernels::generate::{LoadedModel, Prompt};
 use refs_support::{F32_FILE, model_file};
@@ -30,9 +32,12 @@ fn smollm2_is_a_shape_the_kernels_run_and_the_cpu_reference_runs_on_it() {
     let c = m.model.config();
     assert_eq!((c.heads, c.kv_heads, c.head_dim), (9, 3, 64));
     check_supported(c).expect("SmolLM2 runs on the CUDA kernels");
-    let fp32 = Reference::run(&m.model, &prompts, GREEDY_STEPS).expect("fp32 reference");
-    let bf16 = Reference::run(&m.model.with_bf16_gemm_weights(), &prompts, GREEDY_STEPS)
-        .expect("bf16 reference");
+    let lora = CpuLora::random(c, ADAPTER_RANK, 0.5, 7).expect("an adapter of SmolLM2's shapes");
+    let fp32 =
+        Reference::run(&m.model, &prompts, GREEDY_STEPS, Some(&lora)).expect("fp32 reference");
+    let rounded = m.model.with_bf16_gemm_weights();
+    let bf16 =
+        Reference::run(&rounded, &prompts, GREEDY_STEPS, Some(&lora)).expect("bf16 reference");
     assert_eq!(fp32.steps(), GREEDY_STEPS);
     let moved = max_abs_diff(&bf16.logits[0], &fp32.logits[0]);
     let agree = fp32

@@ -1,6 +1,7 @@
 //! A real checkpoint on the GPU against the CPU path: the same prompts through
 //! [`CpuModel::forward_batch`] and [`CudaModel::forward_batch`], all in one batch, then greedy
-//! steps. The CPU picks each next token ([`Reference`]); the GPU is fed the same tokens
+//! steps; every second prompt with a random rank-[`ADAPTER_RANK`] adapter on q, k, v and o of
+//! the checkpoint's shapes (the batch mixes it with the base model, as serving does). The CPU picks each next token ([`Reference`]); the GPU is fed the same tokens
 //! (teacher forcing), so every step compares logits of the same inputs, and the GPU's own
 //! arg-max at each step says whether its greedy tokens would be the CPU's.
 //!
@@ -10,7 +11,7 @@
 //! bound; how far bf16 weights move the logits from the fp32 model is reported beside it.
 
 use super::kernels::max_abs_diff;
-use crate::cpu::{CpuModel, KvArena, SeqInput};
+use crate::cpu::{CpuLora, CpuModel, KvArena, SeqInput};
 use crate::cuda::device::CudaDevice;
 use crate::cuda::error::Result;
 use crate::cuda::forward::CudaSeq;
@@ -32,6 +33,13 @@ pub const GREEDY_STEPS: usize = 8;
 pub const LOGIT_TOLERANCE: f64 = 1e-2;
 /// KV block of the check's pages.
 const BLOCK_TOKENS: usize = 16;
+/// Rank of the random adapter on the odd prompts.
+pub const ADAPTER_RANK: usize = 8;
+
+/// Whether prompt `s` runs with the adapter (the odd ones).
+fn adapted(s: usize) -> bool {
+    s % 2 == 1
+}
 
 /// The CPU path's run of the prompts: the tokens fed at each step and the logits it gave.
 #[derive(Clone, Debug)]
@@ -46,8 +54,13 @@ pub struct Reference {
 
 impl Reference {
     /// Runs `prompts` through `model` in one batch, then `steps - 1` greedy decode steps, all
-    /// sequences together (as a serving batch would).
-    pub fn run(model: &CpuModel, prompts: &[Vec<u32>], steps: usize) -> Result<Reference> {
+    /// sequences together (as a serving batch would), the odd ones with `lora`.
+    pub fn run(
+        model: &CpuModel,
+        prompts: &[Vec<u32>],
+        steps: usize,
+        lora: Option<&CpuLora>,
+    ) -> Result<Reference> {
         let layout = PageLayout::of(prompts, steps);
         let mut arena = KvArena::for_model(model.config(), BLOCK_TOKENS, layout.pages)?;
         let mut greedy: Vec<Vec<u32>> = vec![Vec::new(); prompts.len()];
@@ -59,7 +72,7 @@ impl Reference {
                     tokens: &feed[s],
                     block_table: &layout.tables[s],
                     start_pos: start_pos(prompts, s, step),
-                    lora: None,
+                    lora: lora.filter(|_| adapted(s)),
                 })
                 .collect();
             let out = model.forward_batch(&mut arena, &seqs)?;
@@ -103,17 +116,30 @@ impl Comparison {
     }
 }
 
-/// Feeds `reference`'s tokens through `gpu` (NaN-poisoned pages and buffers) and compares.
-pub fn compare(dev: &CudaDevice, gpu: &CudaModel, reference: &Reference) -> Result<Comparison> {
+/// Feeds `reference`'s tokens through `gpu` (NaN-poisoned pages and buffers), the odd
+/// prompts with `lora` loaded into pool pages after the KV pages, and compares.
+pub fn compare(
+    dev: &CudaDevice,
+    gpu: &CudaModel,
+    reference: &Reference,
+    lora: Option<&CpuLora>,
+) -> Result<Comparison> {
     let prompts = &reference.prompts;
     let steps = reference.steps();
     let layout = PageLayout::of(prompts, steps);
     let pf = gpu.config().page_floats(BLOCK_TOKENS);
-    let mut pool = DevicePagePool::new(dev, layout.pages, pf)?;
+    let lora_pages = lora.map_or(0, |l| gpu.lora_pages(l.rank(), pf));
+    let pages = layout.pages + lora_pages;
+    let mut pool = DevicePagePool::new(dev, pages, pf)?;
     let nan = vec![f32::NAN; pf];
-    for p in 0..layout.pages as u32 {
+    for p in 0..pages as u32 {
         pool.write_pages(dev, p, &nan)?;
     }
+    let ids: Vec<u32> = (layout.pages as u32..pages as u32).collect();
+    let device_lora = match lora {
+        Some(l) => Some(gpu.load_lora(dev, &mut pool, l, &ids)?),
+        None => None,
+    };
     let mut gpu_greedy: Vec<Vec<u32>> = vec![Vec::new(); prompts.len()];
     let (mut prefill, mut all) = (0f64, 0f64);
     for step in 0..steps {
@@ -123,7 +149,7 @@ pub fn compare(dev: &CudaDevice, gpu: &CudaModel, reference: &Reference) -> Resu
                 tokens: &feed[s],
                 block_table: &layout.tables[s],
                 start_pos: start_pos(prompts, s, step),
-                lora: None,
+                lora: device_lora.as_ref().filter(|_| adapted(s)),
             })
             .collect();
         let got = gpu.forward_batch(dev, &mut pool, BLOCK_TOKENS, &seqs)?;
@@ -158,6 +184,8 @@ pub struct RealModelCheck {
     pub model: String,
     /// Tokens of each prompt.
     pub prompt_tokens: Vec<usize>,
+    /// Rank of the random q, k, v, o adapter on the odd prompts.
+    pub adapter_rank: usize,
     /// Logit rows compared per prompt (the prompt, then greedy steps).
     pub steps: usize,
     /// The CPU's greedy tokens with fp32 weights.
@@ -176,7 +204,7 @@ pub struct RealModelCheck {
 }
 
 /// The whole check on `dev`: the CPU references (fp32 and bf16-rounded), then the model on the
-/// GPU with each precision, fed the same tokens.
+/// GPU with each precision, fed the same tokens, the odd prompts with the same random adapter.
 pub fn run(
     dev: &CudaDevice,
     model: &CpuModel,
@@ -184,23 +212,25 @@ pub fn run(
     prompts: &[Vec<u32>],
 ) -> Result<RealModelCheck> {
     crate::cuda::check_supported(model.config())?;
-    let fp32_ref = Reference::run(model, prompts, GREEDY_STEPS)?;
+    let lora = CpuLora::random(model.config(), ADAPTER_RANK, 0.5, 7)?;
+    let fp32_ref = Reference::run(model, prompts, GREEDY_STEPS, Some(&lora))?;
     let fp32 = {
         let mut gpu = CudaModel::from_cpu_with(dev, model, WeightPrecision::F32)?;
         gpu.poison = true;
-        compare(dev, &gpu, &fp32_ref)?
+        compare(dev, &gpu, &fp32_ref, Some(&lora))?
     };
     let rounded = model.with_bf16_gemm_weights();
-    let bf16_ref = Reference::run(&rounded, prompts, GREEDY_STEPS)?;
+    let bf16_ref = Reference::run(&rounded, prompts, GREEDY_STEPS, Some(&lora))?;
     drop(rounded);
     let bf16 = {
         let mut gpu = CudaModel::from_cpu_with(dev, model, WeightPrecision::Bf16)?;
         gpu.poison = true;
-        compare(dev, &gpu, &bf16_ref)?
+        compare(dev, &gpu, &bf16_ref, Some(&lora))?
     };
     Ok(RealModelCheck {
         model: name.to_string(),
         prompt_tokens: prompts.iter().map(Vec::len).collect(),
+        adapter_rank: ADAPTER_RANK,
         steps: GREEDY_STEPS,
         bf16_vs_fp32_prefill_max_abs_diff: max_abs_diff(&bf16_ref.logits[0], &fp32_ref.logits[0]),
         cpu_greedy: fp32_ref.greedy,
@@ -226,9 +256,10 @@ impl RealModelCheck {
             )
         };
         format!(
-            "real model {} ({} prompts): {}\n  {}\n  {}\n  bf16 weights move the prompt logits by {:.2e} from fp32 (reported)",
+            "real model {} ({} prompts, every second with a rank-{} q/k/v/o adapter): {}\n  {}\n  {}\n  bf16 weights move the prompt logits by {:.2e} from fp32 (reported)",
             self.model,
             self.prompt_tokens.len(),
+            self.adapter_rank,
             if self.passed { "ok" } else { "FAILED" },
             line("fp32 weights vs CPU", &self.fp32),
             line("bf16 weights vs CPU with bf16-rounded weights", &self.bf16),
@@ -326,7 +357,7 @@ mod tests {
     fn the_reference_greedy_run_is_the_cpu_models_own_decode() {
         let model = CpuModel::random(CpuModelConfig::tiny(), 3).unwrap();
         let prompts = vec![vec![5u32, 9, 200, 17], vec![1, 2]];
-        let r = Reference::run(&model, &prompts, 4).unwrap();
+        let r = Reference::run(&model, &prompts, 4, None).unwrap();
         assert_eq!(r.steps(), 4);
         // Sequence 0 alone, one token at a time, picks the same tokens and logits.
         let mut arena = KvArena::for_model(model.config(), 16, 2).unwrap();
@@ -345,12 +376,23 @@ mod tests {
     }
 
     #[test]
+    fn the_adapter_moves_the_odd_prompts_only() {
+        let model = CpuModel::random(CpuModelConfig::tiny(), 3).unwrap();
+        let lora = CpuLora::random(model.config(), ADAPTER_RANK, 0.5, 7).unwrap();
+        let prompts = vec![vec![5u32, 9, 200], vec![1, 2, 3]];
+        let base = Reference::run(&model, &prompts, 2, None).unwrap();
+        let with = Reference::run(&model, &prompts, 2, Some(&lora)).unwrap();
+        assert_eq!(base.logits[0][0], with.logits[0][0]);
+        assert_ne!(base.logits[0][1], with.logits[0][1]);
+    }
+
+    #[test]
     fn bf16_weights_on_the_cpu_round_the_gemm_weights_only() {
         let model = CpuModel::random(CpuModelConfig::tiny(), 3).unwrap();
         let rounded = model.with_bf16_gemm_weights();
         let prompts = vec![vec![5u32, 9, 200, 17]];
-        let a = Reference::run(&model, &prompts, 1).unwrap();
-        let b = Reference::run(&rounded, &prompts, 1).unwrap();
+        let a = Reference::run(&model, &prompts, 1, None).unwrap();
+        let b = Reference::run(&rounded, &prompts, 1, None).unwrap();
         let diff = max_abs_diff(&a.logits[0], &b.logits[0]);
         assert!(diff > 0.0 && diff < 0.1, "{diff}");
         assert_eq!(rounded.with_bf16_gemm_weights().config(), model.config());
