@@ -214,3 +214,78 @@ fn bench_on_cuda_takes_a_checkpoint_and_without_a_gpu_names_the_fallback() {
         "wrote output before failing"
     );
 }
+
+/// A Hugging Face folder of a tiny Llama whose heads are 16 wide: a shape the CPU backend runs
+/// and the CUDA attention kernel is not built for.
+fn narrow_heads_checkpoint(dir: &std::path::Path) -> std::path::PathBuf {
+    use fastlibra_kernels::checkpoint::hf::write_hf;
+    use fastlibra_kernels::checkpoint::{LlamaConfig, Tensor, names};
+    use fastlibra_kernels::peft::WeightDtype;
+    let config = LlamaConfig {
+        layers: 1,
+        hidden: 32,
+        heads: 2,
+        kv_heads: 1,
+        head_dim: 16,
+        ffn: 64,
+        vocab: 40,
+        rope_theta: 10_000.0,
+        rms_eps: 1e-5,
+        context_len: 64,
+        tied_embeddings: true,
+        name: "narrow-heads".to_string(),
+    };
+    let tensors: Vec<(String, Tensor)> = names::expected_tensors(&config)
+        .into_iter()
+        .map(|e| {
+            let data: Vec<f32> = (0..e.rows * e.cols)
+                .map(|i| (i % 7) as f32 * 0.01)
+                .collect();
+            let t = Tensor {
+                rows: e.rows,
+                cols: e.cols,
+                data: data.into(),
+            };
+            (e.name, t)
+        })
+        .collect();
+    let folder = dir.join("narrow-heads");
+    write_hf(&folder, &config, &tensors, WeightDtype::F32, 1).expect("write the checkpoint");
+    folder
+}
+
+#[test]
+fn a_checkpoint_the_kernels_cannot_run_is_refused_by_name_on_any_machine() {
+    let dir = scratch("narrow-heads");
+    let model = narrow_heads_checkpoint(&dir);
+    let model = model.to_str().expect("a UTF-8 path");
+    let out = fastlibra_in(
+        &dir,
+        &[
+            "cuda",
+            "check",
+            "--json",
+            "r.json",
+            "--model",
+            model,
+            "--model-only",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("head_dim 16"), "{stderr}");
+
+    let mut args = small();
+    args.extend(["--model", model]);
+    let out = bench_in(&dir, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for w in ["head_dim 16", "multiple of 32", "--backend cpu"] {
+        assert!(stderr.contains(w), "`{w}` not in: {stderr}");
+    }
+    assert!(
+        !dir.join("bench-out").exists(),
+        "wrote output before failing"
+    );
+}
