@@ -3,16 +3,25 @@
 # (no Rust toolchain needed there). Runs `fastlibra cuda check`: kernels against the CPU
 # reference (poisoned outputs), page-swap bandwidth vs a plain pinned cuMemcpyAsync (both
 # directions), swap-in/compute overlap, and calibration (prefill by tokens, decode step,
-# H2D/D2H) in the simulator's hardware TOML format; then a short `bench --backend cuda
-# --verify` of the three main policies (the real runtime on the GPU, every reused KV checked
-# against a CPU recompute) and one of fastlibra with bf16 weights, merged into results.json
-# under "bench" and "bench_bf16". Fits in 8 minutes (hard timeouts 300 s + 120 s + 60 s).
+# H2D/D2H) in the simulator's hardware TOML format; then the real model (SmolLM2-135M, when
+# its file is found) on the GPU against the CPU path: last-position logits and greedy tokens
+# of four prompts, fp32 and bf16 weights (`cuda check --model-only`, merged into results.json
+# under "real_model"); then a short `bench --backend cuda --verify` of the three main policies
+# (the real runtime on the GPU, every reused KV checked against a CPU recompute) and one of
+# fastlibra with bf16 weights, merged into results.json under "bench" and "bench_bf16". Fits
+# in 8 minutes (hard timeouts 240 s + 60 s + 120 s + 60 s).
 #
-# Usage: scripts/gpu-check.sh [FASTLIBRA_BINARY] [OUT_DIR]
+# Usage: scripts/gpu-check.sh [FASTLIBRA_BINARY] [OUT_DIR] [MODEL]
 #   FASTLIBRA_BINARY  default target/release/fastlibra (build it with
 #                     `cargo build --release -p fastlibra-bench` and carry it over)
 #   OUT_DIR           default gpu-check-out; gets results.json, calibration.toml, log.txt,
-#                     bench/, bench_bf16/ (the bench reports) and their logs
+#                     real_model.json and its log, bench/, bench_bf16/ (the bench reports) and
+#                     their logs
+#   MODEL             the real model's file (default $FASTLIBRA_MODEL, else
+#                     SmolLM2-135M-Instruct.F32.gguf, else .Q4_1.gguf, in the folder
+#                     scripts/fetch-model.sh writes: $FASTLIBRA_MODEL_DIR, default
+#                     ${XDG_CACHE_HOME:-~/.cache}/fastlibra/models); the step is skipped, with a
+#                     line saying so, when there is none
 # Env: FASTLIBRA_NVRTC=/path/to/libnvrtc.so.*  use this NVRTC instead of searching;
 #      GPU_CHECK_QUICK=1                        smaller sizes.
 # Exit status: 0 all targets held, 1 a check failed (or the bench run failed or mismatched),
@@ -21,6 +30,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/release/fastlibra}
 out=${2:-gpu-check-out}
+model=${3:-${FASTLIBRA_MODEL:-}}
 mkdir -p "$out"
 
 if ! ldconfig -p 2>/dev/null | grep -q 'libcuda\.so' && ! ls /usr/lib*/x86_64-linux-gnu/libcuda.so* /usr/lib64/libcuda.so* >/dev/null 2>&1; then
@@ -49,9 +59,30 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 
 quick=()
 [ "${GPU_CHECK_QUICK:-0}" = 1 ] && quick=(--quick)
-timeout 300 "$bin" cuda check --json "$out/results.json" --toml "$out/calibration.toml" "${quick[@]}" 2>&1 | tee "$out/log.txt"
+timeout 240 "$bin" cuda check --json "$out/results.json" --toml "$out/calibration.toml" "${quick[@]}" 2>&1 | tee "$out/log.txt"
 rc=${PIPESTATUS[0]}
 [ "$rc" = 2 ] && { echo "gpu-check: exit 2 (no usable GPU)"; exit 2; }
+
+# The real model on the GPU against the CPU path (it has never run on a GPU before this).
+if [ -z "$model" ]; then
+    models=${FASTLIBRA_MODEL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fastlibra/models}
+    for f in SmolLM2-135M-Instruct.F32.gguf SmolLM2-135M-Instruct.Q4_1.gguf; do
+        [ -f "$models/$f" ] && { model=$models/$f; break; }
+    done
+fi
+if [ -n "$model" ] && [ ! -e "$model" ]; then
+    echo "gpu-check: real-model step skipped: $model not found"
+    echo skipped >"$out/real_model.exit"
+elif [ -n "$model" ]; then
+    echo "gpu-check: real model $model: cuda check --model-only"
+    timeout 60 "$bin" cuda check --model "$model" --model-only --json "$out/real_model.json" \
+        >"$out/real_model-log.txt" 2>&1
+    echo $? >"$out/real_model.exit"
+    tail -n 6 "$out/real_model-log.txt"
+else
+    echo "gpu-check: real-model step skipped: no model file (give MODEL or FASTLIBRA_MODEL, or run scripts/fetch-model.sh)"
+    echo skipped >"$out/real_model.exit"
+fi
 
 # The real runtime on the GPU: 10 s of DGG arrivals per policy, two shards sharing the GPU;
 # then fastlibra alone with bf16 GEMM weights (verified within 1e-2 of the fp32 recompute).
@@ -74,6 +105,23 @@ try:
 except (OSError, ValueError):
     results = {}
 ok = True
+real_exit = open(f"{out}/real_model.exit").read().strip()
+if real_exit == "skipped":
+    results["real_model"] = {"skipped": "no model file"}
+else:
+    try:
+        real = json.load(open(f"{out}/real_model.json")).get("real_model")
+    except (OSError, ValueError):
+        real = None
+    results["real_model"] = {"exit": int(real_exit), "report": real}
+    ok &= int(real_exit) == 0 and real is not None and real.get("passed") is True
+    if real:
+        for w in ("fp32", "bf16"):
+            c = real[w]
+            diff = c["max_abs_diff"]  # null when the GPU gave a NaN
+            diff = "NaN" if diff is None else f"{diff:.2e}"
+            print(f"gpu-check: real model {w}: logits max |diff| {diff} "
+                  f"(<= {real['tolerance']}), greedy identical {c['greedy_identical']}")
 for name in ("bench", "bench_bf16"):
     exit_code = int(open(f"{out}/{name}.exit").read())
     try:

@@ -154,8 +154,9 @@ pub struct BenchArgs {
     )]
     peak_tolerance: f64,
     /// Base model: a preset (llama3-8b, llama2-7b, llama2-13b, codellama-34b, llama3-70b), or
-    /// a checkpoint by path (`.gguf` file or Hugging Face folder): `--backend cpu` then runs
-    /// that real model in the shards (weights loaded once, shared by all shards), and the
+    /// a checkpoint by path (`.gguf` file or Hugging Face folder): `--backend cpu` and
+    /// `--backend cuda` then run that real model in the shards (loaded once per process and
+    /// shared by all shards; on a GPU each shard uploads it once, in `--weights`), and the
     /// simulator uses its shape.
     #[arg(long, default_value = "llama3-8b", value_name = "NAME|PATH")]
     model: String,
@@ -256,6 +257,14 @@ pub enum BenchError {
         path: String,
         /// Why it cannot be used.
         source: Box<fastlibra_kernels::checkpoint::CheckpointError>,
+    },
+    /// `--model` names a checkpoint whose shape the CUDA kernels cannot run.
+    #[error("--model {path} with --backend cuda: {reason} (it runs on --backend cpu)")]
+    Unsupported {
+        /// The checkpoint given.
+        path: String,
+        /// What the kernels lack.
+        reason: String,
     },
     /// The `--config` file is unreadable or invalid.
     #[error("--config {path}: {source}")]

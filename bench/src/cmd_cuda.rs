@@ -6,17 +6,26 @@
 //! `ptxas -v`, prints registers, shared memory and spills per kernel and fails if any kernel
 //! spills or fails to assemble. `scripts/cuda-compile-check.sh` sets it up from pip wheels.
 //!
-//! `check --json FILE [--toml FILE] [--quick]` runs the GPU checks (kernels against the CPU
-//! reference, page-swap bandwidth, overlap, calibration) and writes their results; without a
-//! CUDA driver it says so and exits with status 2. `scripts/gpu-check.sh` wraps it.
+//! `check --json FILE [--toml FILE] [--quick] [--model PATH [--model-only]]` runs the GPU
+//! checks (kernels against the CPU reference, page-swap bandwidth, overlap, calibration) and
+//! writes their results; with `--model`, also a real checkpoint's last-position logits and
+//! greedy tokens on the GPU against the CPU path, fp32 and bf16 weights (`real_model` in the
+//! JSON); `--model-only` runs that comparison alone. The checkpoint is read and its shape
+//! checked against the kernels first, so a bad file or an unsupported shape is an error on any
+//! machine; without a CUDA driver it then says so and exits with status 2.
+//! `scripts/gpu-check.sh` wraps it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use clap::{Args, Subcommand};
+use fastlibra_kernels::checkpoint::Checkpoint;
+use fastlibra_kernels::cpu::CpuModelConfig;
+use fastlibra_kernels::cuda::check::real_model::{self, RealModelCheck};
 use fastlibra_kernels::cuda::ptxas::{KernelStats, parse_ptxas_log};
 use fastlibra_kernels::cuda::source::{CHECKED_HEAD_DIMS, KERNEL_NAMES, ModuleSource};
-use fastlibra_kernels::cuda::{CudaError, check, compile_ptx};
+use fastlibra_kernels::cuda::{CudaDevice, CudaError, check, check_supported, compile_ptx};
+use fastlibra_kernels::generate::{LoadedModel, Prompt};
 
 type CmdResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -53,6 +62,13 @@ enum CudaCommand {
         /// Smaller sizes (a smoke run of a minute or less).
         #[arg(long)]
         quick: bool,
+        /// A checkpoint (`.gguf` file or Hugging Face folder) to run on the GPU and compare
+        /// with the CPU path: last-position logits and greedy tokens, fp32 and bf16 weights.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// With --model: run only that comparison, not the synthetic checks.
+        #[arg(long, requires = "model")]
+        model_only: bool,
     },
 }
 
@@ -62,7 +78,22 @@ pub fn run(args: CudaArgs) -> CmdResult {
         CudaCommand::CompileCheck { out, ptxas, arch } => {
             compile_check(&out, ptxas.as_deref(), arch)
         }
-        CudaCommand::Check { json, toml, quick } => gpu_check(&json, toml.as_deref(), quick),
+        CudaCommand::Check {
+            json,
+            toml,
+            quick,
+            model,
+            model_only,
+        } => {
+            if let Some(path) = &model {
+                check_model_shape(path)?;
+            }
+            if model_only {
+                model_check(&json, model.as_deref())
+            } else {
+                gpu_check(&json, toml.as_deref(), quick, model.as_deref())
+            }
+        }
     }
 }
 
@@ -153,17 +184,75 @@ fn print_table(rows: &[(String, KernelStats)], arch: u32) {
     }
 }
 
-fn gpu_check(json: &Path, toml: Option<&Path>, quick: bool) -> CmdResult {
-    let report = match check::run_all(quick) {
-        Ok(r) => r,
-        Err(CudaError::NoDriver) => {
-            eprintln!(
-                "skipped: no CUDA driver found (libcuda.so.1 not loadable); nothing measured"
-            );
-            std::process::exit(2);
-        }
+/// Prints the skip line and exits with the "no GPU" status (2).
+fn no_gpu() -> ! {
+    eprintln!("skipped: no CUDA driver found (libcuda.so.1 not loadable); nothing measured");
+    std::process::exit(2);
+}
+
+/// The checkpoint's config, checked without converting a tensor, and its shape against what
+/// the kernels run: both need no GPU.
+fn check_model_shape(path: &Path) -> CmdResult {
+    let config =
+        Checkpoint::read_config(path).map_err(|e| format!("--model {}: {e}", path.display()))?;
+    check_supported(&CpuModelConfig::from(&config))
+        .map_err(|e| format!("--model {}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// The real-model comparison on device 0: the checkpoint loaded once with its tokenizer, the
+/// prompts of [`real_model::PROMPTS`] tokenised by it.
+fn run_model_check(
+    dev: &CudaDevice,
+    path: &Path,
+) -> Result<RealModelCheck, Box<dyn std::error::Error>> {
+    let loaded = LoadedModel::open(path)?;
+    let prompts = real_model::PROMPTS
+        .iter()
+        .map(|p| loaded.prompt_ids(&Prompt::Text((*p).to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let name = loaded.model.config().name.clone();
+    Ok(real_model::run(dev, &loaded.model, &name, &prompts)?)
+}
+
+/// `cuda check --model PATH --model-only`: the comparison alone, its own JSON.
+fn model_check(json: &Path, model: Option<&Path>) -> CmdResult {
+    let path = model.ok_or("--model-only needs --model PATH")?;
+    let dev = match CudaDevice::open(0) {
+        Ok(d) => d,
+        Err(CudaError::NoDriver) => no_gpu(),
         Err(e) => return Err(e.into()),
     };
+    let result = run_model_check(&dev, path)?;
+    let doc = serde_json::json!({
+        "device": dev.name(),
+        "sm": dev.sm(),
+        "real_model": &result,
+    });
+    std::fs::write(json, serde_json::to_string_pretty(&doc)?)
+        .map_err(|e| format!("cannot write {}: {e}", json.display()))?;
+    println!("results: {}", json.display());
+    println!("{}", result.summary());
+    if result.passed {
+        Ok(())
+    } else {
+        Err(
+            "the real model's GPU logits or greedy tokens differ from the CPU path's; see the JSON"
+                .into(),
+        )
+    }
+}
+
+fn gpu_check(json: &Path, toml: Option<&Path>, quick: bool, model: Option<&Path>) -> CmdResult {
+    let mut report = match check::run_all(quick) {
+        Ok(r) => r,
+        Err(CudaError::NoDriver) => no_gpu(),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(path) = model {
+        let dev = CudaDevice::open(0)?;
+        report.real_model = Some(run_model_check(&dev, path)?);
+    }
     let text = serde_json::to_string_pretty(&report)?;
     std::fs::write(json, text).map_err(|e| format!("cannot write {}: {e}", json.display()))?;
     println!("results: {}", json.display());

@@ -104,3 +104,188 @@ fn cuda_flags_elsewhere_are_refused() {
         "{stderr}"
     );
 }
+
+/// The F32 SmolLM2 file where `scripts/fetch-model.sh` puts it, or a skip line.
+fn smollm2(test: &str) -> Option<std::path::PathBuf> {
+    use fastlibra_kernels::checkpoint::locate;
+    let path = locate::model_dir()
+        .unwrap_or_default()
+        .join("SmolLM2-135M-Instruct.F32.gguf");
+    if path.is_file() {
+        return Some(path);
+    }
+    assert!(
+        !locate::model_required(),
+        "{test}: {} is missing and FASTLIBRA_REQUIRE_MODEL=1 (run scripts/fetch-model.sh)",
+        path.display()
+    );
+    eprintln!(
+        "skip {test}: {} is missing (run scripts/fetch-model.sh)",
+        path.display()
+    );
+    None
+}
+
+fn fastlibra_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_fastlibra"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run fastlibra")
+}
+
+#[test]
+fn cuda_check_of_a_model_checks_the_file_first_then_skips_without_a_gpu() {
+    let dir = scratch("check-model");
+    // A file that is not there is an error naming it (status 1), GPU or not.
+    let out = fastlibra_in(
+        &dir,
+        &[
+            "cuda",
+            "check",
+            "--json",
+            "r.json",
+            "--model",
+            "nowhere.gguf",
+            "--model-only",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--model nowhere.gguf"), "{stderr}");
+    // --model-only means nothing without --model.
+    let out = fastlibra_in(&dir, &["cuda", "check", "--json", "r.json", "--model-only"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("--model"), "{stderr}");
+
+    if CudaDevice::open(0).is_ok() {
+        eprintln!("skipping the no-GPU half: this machine has a GPU");
+        return;
+    }
+    let Some(model) = smollm2("cuda_check_model") else {
+        return;
+    };
+    let model = model.to_string_lossy().into_owned();
+    for extra in [&["--model-only"][..], &[]] {
+        let mut args = vec!["cuda", "check", "--json", "r.json", "--model", &model];
+        args.extend(extra);
+        let out = fastlibra_in(&dir, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("skipped: no CUDA driver found"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!dir.join("r.json").exists());
+    }
+}
+
+#[test]
+fn bench_on_cuda_takes_a_checkpoint_and_without_a_gpu_names_the_fallback() {
+    let Err(e) = CudaDevice::open(0) else {
+        eprintln!("skipping: this machine has a GPU");
+        return;
+    };
+    let Some(model) = smollm2("bench_cuda_model") else {
+        return;
+    };
+    let dir = scratch("model-no-gpu");
+    // Pages of SmolLM2's 16-token KV block are 720 KiB: each tier needs 16 of them.
+    let mut args: Vec<&str> = small()
+        .chunks(2)
+        .filter(|kv| !matches!(kv[0], "--hbm" | "--host" | "--nvme"))
+        .flatten()
+        .copied()
+        .collect();
+    args.extend(["--hbm", "32M", "--host", "32M", "--nvme", "32M"]);
+    args.extend(["--model", model.to_str().expect("a UTF-8 path")]);
+    let out = bench_in(&dir, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for w in [e.to_string().as_str(), "--fallback-cpu", "--backend cuda"] {
+        assert!(stderr.contains(w), "`{w}` not in: {stderr}");
+    }
+    assert!(
+        !stderr.contains("a checkpoint runs on --backend cpu"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.join("bench-out").exists(),
+        "wrote output before failing"
+    );
+}
+
+/// A Hugging Face folder of a tiny Llama whose heads are 16 wide: a shape the CPU backend runs
+/// and the CUDA attention kernel is not built for.
+fn narrow_heads_checkpoint(dir: &std::path::Path) -> std::path::PathBuf {
+    use fastlibra_kernels::checkpoint::hf::write_hf;
+    use fastlibra_kernels::checkpoint::{LlamaConfig, Tensor, names};
+    use fastlibra_kernels::peft::WeightDtype;
+    let config = LlamaConfig {
+        layers: 1,
+        hidden: 32,
+        heads: 2,
+        kv_heads: 1,
+        head_dim: 16,
+        ffn: 64,
+        vocab: 40,
+        rope_theta: 10_000.0,
+        rms_eps: 1e-5,
+        context_len: 64,
+        tied_embeddings: true,
+        name: "narrow-heads".to_string(),
+    };
+    let tensors: Vec<(String, Tensor)> = names::expected_tensors(&config)
+        .into_iter()
+        .map(|e| {
+            let data: Vec<f32> = (0..e.rows * e.cols)
+                .map(|i| (i % 7) as f32 * 0.01)
+                .collect();
+            let t = Tensor {
+                rows: e.rows,
+                cols: e.cols,
+                data: data.into(),
+            };
+            (e.name, t)
+        })
+        .collect();
+    let folder = dir.join("narrow-heads");
+    write_hf(&folder, &config, &tensors, WeightDtype::F32, 1).expect("write the checkpoint");
+    folder
+}
+
+#[test]
+fn a_checkpoint_the_kernels_cannot_run_is_refused_by_name_on_any_machine() {
+    let dir = scratch("narrow-heads");
+    let model = narrow_heads_checkpoint(&dir);
+    let model = model.to_str().expect("a UTF-8 path");
+    let out = fastlibra_in(
+        &dir,
+        &[
+            "cuda",
+            "check",
+            "--json",
+            "r.json",
+            "--model",
+            model,
+            "--model-only",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("head_dim 16"), "{stderr}");
+
+    let mut args = small();
+    args.extend(["--model", model]);
+    let out = bench_in(&dir, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for w in ["head_dim 16", "multiple of 32", "--backend cpu"] {
+        assert!(stderr.contains(w), "`{w}` not in: {stderr}");
+    }
+    assert!(
+        !dir.join("bench-out").exists(),
+        "wrote output before failing"
+    );
+}

@@ -9,7 +9,7 @@ use fastlibra_bench::workload::dgg::{self, DggWorkloadError, DggWorkloadParams};
 use fastlibra_bench::workload::{self, SYNTHETIC_WORKLOADS, WorkloadError, WorkloadParams};
 use fastlibra_kernels::checkpoint::{Checkpoint, LlamaConfig};
 use fastlibra_kernels::cpu::CpuModelConfig;
-use fastlibra_kernels::cuda::WeightPrecision;
+use fastlibra_kernels::cuda::{WeightPrecision, check_supported};
 use fastlibra_kernels::{HardwareConfig, MODEL_PRESETS};
 use fastlibra_runtime::real::RunOptions;
 use fastlibra_runtime::real::device::DeviceChoice;
@@ -314,12 +314,13 @@ fn cpu_options(
     checkpoint: Option<&(PathBuf, LlamaConfig)>,
 ) -> Result<Option<RunOptions>, BenchError> {
     let cuda = args.backend == "cuda";
-    if cuda && checkpoint.is_some() {
-        return Err(BenchError::BadNumber {
-            flag: "model",
-            requirement: "a preset with --backend cuda (a checkpoint runs on --backend cpu)",
-            value: args.model.clone(),
-        });
+    if let (true, Some((path, config))) = (cuda, checkpoint) {
+        // A shape the kernels cannot run is refused here, before any shard starts (and on
+        // machines without a GPU too).
+        check_supported(&CpuModelConfig::from(config)).map_err(|e| BenchError::Unsupported {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
     }
     if !cuda {
         let given = [

@@ -42,6 +42,21 @@ impl Matrix {
         out
     }
 
+    /// The same matrix with every value rounded to bf16 (nearest, ties to even) and widened
+    /// back to f32: what the CUDA GEMM reads from bf16 weights.
+    fn rounded_to_bf16(&self) -> Matrix {
+        let values: Vec<f32> = self
+            .as_slice()
+            .iter()
+            .map(|&v| half::bf16::from_f32(v).to_f32())
+            .collect();
+        Matrix {
+            rows: self.rows,
+            cols: self.cols,
+            data: values.into(),
+        }
+    }
+
     /// The random matrix `init::matrix` draws for an `input × output` projection, stored
     /// `output × input`: the same numbers the model drew before it kept PyTorch's layout.
     fn random(rng: &mut ChaCha8Rng, input: usize, output: usize, gain: f32) -> Matrix {
@@ -136,6 +151,37 @@ impl CpuModel {
     /// The model's shape.
     pub fn config(&self) -> &CpuModelConfig {
         &self.config
+    }
+
+    /// The CPU reference of the CUDA model with bf16 GEMM weights
+    /// ([`WeightPrecision::Bf16`](crate::cuda::WeightPrecision)): the q, k, v, o, gate, up,
+    /// down and LM head matrices rounded to bf16 (the LM head also when it is the tied
+    /// embedding), the embedding and the norms kept in f32. The weights are copied.
+    pub fn with_bf16_gemm_weights(&self) -> CpuModel {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| LayerWeights {
+                attn_norm: l.attn_norm.clone(),
+                attn: [
+                    l.attn[0].rounded_to_bf16(),
+                    l.attn[1].rounded_to_bf16(),
+                    l.attn[2].rounded_to_bf16(),
+                    l.attn[3].rounded_to_bf16(),
+                ],
+                ffn_norm: l.ffn_norm.clone(),
+                gate: l.gate.rounded_to_bf16(),
+                up: l.up.rounded_to_bf16(),
+                down: l.down.rounded_to_bf16(),
+            })
+            .collect();
+        CpuModel {
+            config: self.config.clone(),
+            embed: self.embed.clone(),
+            layers,
+            final_norm: self.final_norm.clone(),
+            lm_head: self.lm_head.rounded_to_bf16(),
+        }
     }
 
     /// Bytes of weights held in owned memory (not memory-mapped). Shared holders of one model

@@ -68,6 +68,12 @@ pub enum CudaError {
     /// A page copy request the scheduler refused.
     #[error(transparent)]
     Sched(#[from] SchedError),
+    /// A model shape or adapter the CUDA kernels cannot run (the CPU backend may): names what.
+    #[error("the CUDA kernels cannot run this model: {what}")]
+    Unsupported {
+        /// What the kernels lack, and the value that needs it.
+        what: String,
+    },
     /// An argument out of range (a page id outside the pool, a size that overflows).
     #[error("invalid CUDA request: {reason}")]
     Invalid {

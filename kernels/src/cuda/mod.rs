@@ -46,6 +46,7 @@ pub mod probe;
 pub mod ptxas;
 pub mod sched;
 pub mod source;
+mod support;
 
 pub use copy::{Completed, CopyEngine};
 pub use device::{CudaDevice, Kernels};
@@ -56,3 +57,4 @@ pub use model::{CudaModel, DeviceLora, WeightPrecision};
 pub use nvrtc::compile_ptx;
 pub use pool::{DevicePagePool, HostPagePool};
 pub use sched::{CopyBatch, CopyRun, Direction, PageCopy, Priority, StreamScheduler, Ticket};
+pub use support::{MAX_HEAD_DIM, check_supported};

@@ -1,9 +1,10 @@
-//! The synthetic model's weights on the device, and adapters loaded into pool pages.
+//! A [`CpuModel`]'s weights on the device (the synthetic model's or a real checkpoint's), and
+//! adapters loaded into pool pages.
 
 use cudarc::driver::CudaSlice;
 
 use super::device::{CudaDevice, Kernels};
-use super::error::{Result, driver, invalid};
+use super::error::{CudaError, Result, driver, invalid};
 use super::lora_pages::{LoraStreamLayout, lora_stream};
 use super::pool::DevicePagePool;
 use crate::cpu::{CpuLora, CpuModel, CpuModelConfig};
@@ -39,9 +40,10 @@ pub(crate) struct DeviceLayer {
     pub down: DeviceWeight,
 }
 
-/// The synthetic Llama-shaped model of [`CpuModel`] on a GPU: the same weights, the same
-/// arithmetic in fp32, KV in pages of a [`DevicePagePool`] laid out like a
-/// [`KvArena`](crate::cpu::KvArena), adapters in pages of the same pool.
+/// A [`CpuModel`] on a GPU, the synthetic one or a real checkpoint's
+/// ([`CpuModel::from_checkpoint`]): the same weights, the same arithmetic in fp32, KV in pages
+/// of a [`DevicePagePool`] laid out like a [`KvArena`](crate::cpu::KvArena), adapters in
+/// pages of the same pool. Any shape [`check_supported`](super::check_supported) accepts.
 pub struct CudaModel {
     pub(crate) config: CpuModelConfig,
     pub(crate) kernels: Kernels,
@@ -72,16 +74,18 @@ impl CudaModel {
     }
 
     /// Uploads `cpu`'s weights with the GEMM weights in `precision`, and compiles the kernels
-    /// for its head width.
+    /// for its head width. A shape the kernels cannot run is [`CudaError::Unsupported`],
+    /// before anything is uploaded.
     pub fn from_cpu_with(
         dev: &CudaDevice,
         cpu: &CpuModel,
         precision: WeightPrecision,
     ) -> Result<Self> {
         let c = cpu.config().clone();
+        super::check_supported(&c)?;
         let kernels = dev.load_kernels(c.head_dim)?;
-        let up = |v: &Vec<f32>| dev.compute.clone_htod(v).map_err(driver("weight upload"));
-        let weight = |v: &Vec<f32>| -> Result<DeviceWeight> {
+        let up = |v: &[f32]| dev.compute.clone_htod(v).map_err(driver("weight upload"));
+        let weight = |v: &[f32]| -> Result<DeviceWeight> {
             Ok(match precision {
                 WeightPrecision::F32 => DeviceWeight::F32(up(v)?),
                 WeightPrecision::Bf16 => DeviceWeight::Bf16(
@@ -111,7 +115,9 @@ impl CudaModel {
             })
             .collect::<Result<_>>()?;
         let model = CudaModel {
-            embed: up(&cpu.embed.as_slice().to_vec())?,
+            // Row-major `vocab × hidden`, gathered by token; a tied LM head is uploaded again
+            // below in the GEMM's `hidden × vocab` layout.
+            embed: up(cpu.embed.as_slice())?,
             final_norm: up(&cpu.final_norm)?,
             lm_head: weight(&cpu.lm_head.to_input_major())?,
             layers,
@@ -153,10 +159,12 @@ impl CudaModel {
             .iter()
             .find(|t| !LoraTargets::ATTENTION.contains(*t))
         {
-            return Err(invalid(format!(
-                "the CUDA kernels adapt q, k, v and o only; the adapter also targets {}",
-                t.name()
-            )));
+            return Err(CudaError::Unsupported {
+                what: format!(
+                    "LoRA on {}: the kernels adapt q, k, v and o only (the CPU backend adapts all seven projections)",
+                    t.name()
+                ),
+            });
         }
         let pf = pool.page_floats();
         let (layout, stream) = lora_stream(&self.config, lora, pf);

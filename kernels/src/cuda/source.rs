@@ -33,8 +33,9 @@ pub const KERNEL_NAMES: [&str; 13] = [
     "lora_expand",
 ];
 
-/// Head widths the compile check builds: the synthetic model's (32) and Llama's (128).
-pub const CHECKED_HEAD_DIMS: [usize; 2] = [32, 128];
+/// Head widths the compile check builds: the synthetic model's (32), SmolLM2's (64) and
+/// Llama's (128). [`check_supported`](super::check_supported) accepts these widths only.
+pub const CHECKED_HEAD_DIMS: [usize; 3] = [32, 64, 128];
 
 /// The full source of one kernel module.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +74,21 @@ impl ModuleSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_checked_widths_are_the_supported_ones() {
+        assert!(CHECKED_HEAD_DIMS.contains(&64), "SmolLM2's heads");
+        assert_eq!(
+            CHECKED_HEAD_DIMS.iter().max(),
+            Some(&super::super::support::MAX_HEAD_DIM)
+        );
+        for hd in CHECKED_HEAD_DIMS {
+            assert!(hd.is_multiple_of(32));
+            let m = ModuleSource::for_head_dim(hd);
+            assert!(m.text.starts_with(&format!("#define HEAD_DIM {hd}\n")));
+            assert_eq!(m.name, format!("fastlibra_hd{hd}"));
+        }
+    }
 
     #[test]
     fn every_listed_kernel_is_defined_once_and_every_definition_is_listed() {

@@ -59,6 +59,23 @@ pub fn rel_error(gpu: &[Vec<f32>], cpu: &[Vec<f32>]) -> f64 {
     diff / scale.max(f64::MIN_POSITIVE)
 }
 
+/// max |a − b| over all values; infinite when `a` holds a NaN or the lengths differ.
+pub fn max_abs_diff(gpu: &[Vec<f32>], cpu: &[Vec<f32>]) -> f64 {
+    if gpu.len() != cpu.len() {
+        return f64::INFINITY;
+    }
+    let mut diff = 0f64;
+    for (g, c) in gpu.iter().zip(cpu) {
+        if g.len() != c.len() || g.iter().any(|v| !v.is_finite()) {
+            return f64::INFINITY;
+        }
+        for (x, y) in g.iter().zip(c) {
+            diff = diff.max(f64::from(x - y).abs());
+        }
+    }
+    diff
+}
+
 /// Runs the check on the default synthetic model, with fp32 and with bf16 GEMM weights.
 pub(crate) fn run(dev: &CudaDevice) -> Result<KernelCheck> {
     let config = CpuModelConfig::default();

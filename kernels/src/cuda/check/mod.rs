@@ -1,16 +1,19 @@
 //! The GPU checks behind `fastlibra cuda check` and `scripts/gpu-check.sh`: the kernels against
 //! the CPU reference, page-swap bandwidth against a plain pinned copy, the overlap of swap-ins
-//! with compute, and a calibration of the simulator's cost model. Each needs a GPU; without a
+//! with compute, a calibration of the simulator's cost model, and ([`real_model`]) a real
+//! checkpoint's logits and greedy tokens against the CPU path. Each needs a GPU; without a
 //! driver [`run_all`] returns [`CudaError::NoDriver`](super::CudaError::NoDriver).
 
 mod calibrate;
 mod kernels;
+pub mod real_model;
 mod report;
 mod swap;
 mod timing;
 
 pub use calibrate::Calibration;
-pub use kernels::KernelCheck;
+pub use kernels::{KernelCheck, max_abs_diff};
+pub use real_model::RealModelCheck;
 pub use report::Report;
 pub use swap::{Bandwidth, Overlap};
 
@@ -34,5 +37,6 @@ pub fn run_all(quick: bool) -> Result<Report> {
         bandwidth,
         overlap,
         calibration,
+        real_model: None,
     })
 }

@@ -1,6 +1,6 @@
 //! The results of the GPU checks, as one JSON.
 
-use super::{Bandwidth, Calibration, KernelCheck, Overlap};
+use super::{Bandwidth, Calibration, KernelCheck, Overlap, RealModelCheck};
 
 /// Bandwidth ratio the copy engine must reach against a plain pinned copy.
 pub const BANDWIDTH_RATIO_MIN: f64 = 0.9;
@@ -26,6 +26,9 @@ pub struct Report {
     pub overlap: Overlap,
     /// Cost-model calibration.
     pub calibration: Calibration,
+    /// A real checkpoint against the CPU path (`--model`), when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub real_model: Option<RealModelCheck>,
 }
 
 impl Report {
@@ -37,6 +40,7 @@ impl Report {
                 .iter()
                 .all(|b| b.ratio >= BANDWIDTH_RATIO_MIN)
             && self.overlap.ratio <= OVERLAP_RATIO_MAX
+            && self.real_model.as_ref().is_none_or(|r| r.passed)
     }
 
     /// The calibration in the simulator's TOML format.
@@ -74,6 +78,10 @@ impl Report {
             self.overlap.with_swap_ms,
             self.overlap.ratio
         ));
+        if let Some(r) = &self.real_model {
+            s.push('\n');
+            s.push_str(&r.summary());
+        }
         s
     }
 }
