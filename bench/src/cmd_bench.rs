@@ -75,6 +75,11 @@ pub struct BenchArgs {
     /// `--backend cpu|cuda`: reload a random adapter with new weights (same name) every SECS.
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     reload_every: Option<f64>,
+    /// `--backend cpu|cuda|http`: time after --duration for answers (and, over HTTP, follow-up
+    /// turns), s; then whatever is in flight counts as unfinished. [default: 30 on cpu and
+    /// cuda, 60 on http]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    drain: Option<f64>,
     /// `--backend cpu|cuda`: HBM tier of each shard's device (K, M, G suffixes).
     #[arg(long, default_value = "16M", value_name = "SIZE")]
     hbm: String,

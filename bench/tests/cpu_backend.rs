@@ -99,6 +99,14 @@ fn bad_cpu_backend_input_is_a_clear_error() {
         &["--reload-every"],
     );
     fails(
+        "drain-sim",
+        &["--drain", "5"],
+        &["--drain", "cpu, cuda or http"],
+    );
+    for bad in ["0", "-1", "nan"] {
+        fails("drain", &["--backend", "cpu", "--drain", bad], &["--drain"]);
+    }
+    fails(
         "peak",
         &["--backend", "cpu", "--find-peak"],
         &["--find-peak", "--backend sim"],
@@ -115,6 +123,26 @@ fn bad_cpu_backend_input_is_a_clear_error() {
         ],
         &["spill folder", "/proc/fastlibra-spill"],
     );
+}
+
+/// `--drain` bounds the wall-clock run: with a millisecond after the last arrival, what is
+/// still in flight then is counted unfinished (the same run with the default 30 s finishes
+/// everything, see `a_short_run_verifies_every_policy_on_two_shards`).
+#[test]
+fn the_drain_bounds_a_run_and_what_is_left_is_counted_unfinished() {
+    let dir = scratch("drain");
+    let mut args = support::small_real_run("cpu");
+    args.extend(["--policies", "fastlibra", "--drain", "0.001", "--json"]);
+    let out = bench_in(&dir, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let p = &report["policies"]["fastlibra"];
+    let unfinished = p["failures"]["unfinished"]
+        .as_u64()
+        .expect("unfinished count");
+    assert!(unfinished > 0, "{p}");
+    assert!(p["failed"].as_u64().is_some_and(|f| f >= unfinished), "{p}");
 }
 
 fn fastlibra_in(dir: &Path, args: &[&str]) -> Output {

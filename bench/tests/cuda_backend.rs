@@ -289,3 +289,106 @@ fn a_checkpoint_the_kernels_cannot_run_is_refused_by_name_on_any_machine() {
         "wrote output before failing"
     );
 }
+
+/// `scripts/make-gpu-check-model.py` (the file a GPU machine without the model is given, see
+/// docs/cuda.md): cut to two layers, the real Q4_1 file still loads and generates on the CPU
+/// path, and `cuda check --model` accepts it (without a GPU it gets as far as the skip).
+#[test]
+fn the_gpu_check_model_is_a_cut_of_the_real_file_both_paths_accept() {
+    use fastlibra_kernels::checkpoint::locate;
+    let test = "the_gpu_check_model_is_a_cut_of_the_real_file_both_paths_accept";
+    let source = locate::model_dir()
+        .unwrap_or_default()
+        .join(locate::SMOLLM2_FILE);
+    let python = locate::venv_python();
+    if !source.is_file() || python.is_none() {
+        assert!(
+            !locate::model_required(),
+            "{test}: {} or the venv is missing and FASTLIBRA_REQUIRE_MODEL=1 (run \
+             scripts/fetch-model.sh and scripts/py-env.sh)",
+            source.display()
+        );
+        eprintln!("skip {test}: the Q4_1 model or the venv is missing");
+        return;
+    }
+    let dir = scratch("cut-model");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-gpu-check-model.py");
+    let cut = dir.join("cut.gguf");
+    let run = std::process::Command::new(python.expect("checked above"))
+        .arg(&script)
+        .arg(&source)
+        .arg(&cut)
+        .arg("2")
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("2 of 30 layers"), "{stdout}");
+    // Fewer layers than the file has is the only change: asking for more is refused.
+    let refused = std::process::Command::new(locate::venv_python().expect("venv"))
+        .arg(&script)
+        .arg(&source)
+        .arg(dir.join("too-many.gguf"))
+        .arg("31")
+        .output()
+        .expect("run python");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("31 layers of 30"));
+    assert!(!dir.join("too-many.gguf").exists());
+
+    let cut = cut.to_string_lossy().into_owned();
+    let out = fastlibra_in(
+        &dir,
+        &[
+            "generate",
+            "--model",
+            &cut,
+            "--prompt",
+            "Hello",
+            "--max-tokens",
+            "4",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if CudaDevice::open(0).is_ok() {
+        let out = fastlibra_in(
+            &dir,
+            &[
+                "cuda",
+                "check",
+                "--json",
+                "r.json",
+                "--model",
+                &cut,
+                "--model-only",
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        return;
+    }
+    let out = fastlibra_in(
+        &dir,
+        &[
+            "cuda",
+            "check",
+            "--json",
+            "r.json",
+            "--model",
+            &cut,
+            "--model-only",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("skipped: no CUDA driver found"), "{stderr}");
+}

@@ -47,10 +47,6 @@ pub struct HttpArgs {
     /// `--backend http`: longest wait for a connection, the headers or the next chunk, s.
     #[arg(long, default_value_t = 60.0, value_name = "SECS")]
     request_timeout: f64,
-    /// `--backend http`: time after --duration for answers and follow-up turns, s; then
-    /// whatever is in flight counts as unanswered.
-    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
-    drain: f64,
     /// `--backend http`: start this shell command once per policy (`{policy}` and `{port}`
     /// replaced, a free port on 127.0.0.1), wait for /health, run, stop it. Without
     /// `{policy}` in it, it runs once and the report's column is `server`.
@@ -103,16 +99,20 @@ pub enum HttpBenchError {
     NothingAnswered(String, String),
 }
 
+/// `--drain` over HTTP when not given, s.
+const DEFAULT_DRAIN_S: f64 = 60.0;
+
 /// Runs `bench --backend http`.
 pub fn run(mut args: BenchArgs) -> Result<(), HttpBenchError> {
     let http = std::mem::take(&mut args.http);
+    let drain = args.drain.unwrap_or(DEFAULT_DRAIN_S);
     let mut plan = plan::plan(args)?;
     if plan.peak.is_some() {
         return Err(usage("--find-peak is not available with --backend http"));
     }
     for (flag, v) in [
         ("request-timeout", http.request_timeout),
-        ("drain", http.drain),
+        ("drain", drain),
         ("spawn-timeout", http.spawn_timeout),
     ] {
         if !(v.is_finite() && v > 0.0 && v < 1e6) {
@@ -149,7 +149,7 @@ pub fn run(mut args: BenchArgs) -> Result<(), HttpBenchError> {
         tokenizer,
         request_timeout: Duration::from_secs_f64(http.request_timeout),
         duration: Duration::from_secs_f64(plan.run.duration_s),
-        drain: Duration::from_secs_f64(http.drain),
+        drain: Duration::from_secs_f64(drain),
         progress_every: Duration::from_secs(5),
     };
     // What the server runs is its own business: the HTTP section names its models.
