@@ -3,15 +3,17 @@
 //! tokens from an empty cache (last position's logits only), single-sequence decode of 64
 //! tokens after a 128-token prompt, and the same decode for 8 sequences in one batch (without
 //! and with a rank-16 adapter of its own on all seven projections per sequence). One warm-up,
-//! then the median of the runs.
+//! then the median of the runs. Each rate also prints tokens per CPU-second (the median over
+//! the timed runs of tokens / (wall time × the process's CPU share)): on a loaded machine, an
+//! estimate of the rate on an idle core.
 //!
 //! The model is `SmolLM2-135M-Instruct.F32.gguf` from the model folder (`FASTLIBRA_MODEL_DIR`,
 //! see `checkpoint::locate`), else the Q4_1 file dequantised (the same arithmetic), else
 //! random weights of the same shape. Where llama.cpp's figures are on file
 //! (`speed_llama_cpp.json` in `FASTLIBRA_REFS_DIR`, default `…/fastlibra/refs`), the ratios
-//! are printed too. Run: `cargo bench -p fastlibra-kernels --bench cpu_speed`; add a word to run only
-//! the runs whose name holds it: `-- prefill`, `-- decode`, `-- "decode 1"` (one sequence),
-//! `-- "decode 8"` (the batches).
+//! are printed too. Run: `cargo bench -p fastlibra-kernels --bench cpu_speed`; add a word to run
+//! only the runs whose name holds it: `-- prefill`, `-- decode`, `-- "decode 1"` (one
+//! sequence), `-- "decode 8"` (the batches).
 
 use std::path::PathBuf;
 use std::time::Instant;
