@@ -87,10 +87,10 @@ pub struct EngineConfig {
     /// Commands handed to the driver per link at a time (queue depth); the rest wait in the
     /// engine, where on-demand loads overtake prefetches.
     pub link_queue_depth: u32,
-    /// Most pages one transfer command carries when the engine batches several nodes into it
-    /// (a path's missing blocks, several swap-out victims): a bound on how long one batched
-    /// copy holds its link ahead of a later on-demand load. A single node larger than this
-    /// still moves, alone.
+    /// Most pages one transfer command carries when the engine batches a path's missing KV
+    /// blocks into it: a bound on how long one batched copy holds its link ahead of a later
+    /// on-demand load. A single node larger than this still moves, alone; 1 batches nothing
+    /// (one block per command, as before batching).
     pub transfer_pages_max: u32,
     /// Cost estimates.
     pub costs: CostHints,

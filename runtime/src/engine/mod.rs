@@ -11,8 +11,8 @@
 //!  handle_transfer_done(now, id)    ──▶  complete/abort in the tree          ├─ schedule()
 //!  handle_step_done(now, tokens)    ──▶  advance requests, publish blocks    │
 //!  handle_timeout(now)              ──▶  swapper tick, HBM sample            ┘
-//!  poll_transfer()  ◀── TransferCmd (per link, on-demand before background; one or
-//!                        more nodes: a path's missing blocks, several swap-out victims)
+//!  poll_transfer()  ◀── TransferCmd (per link, on-demand before background; one node,
+//!                        or a path's missing blocks)
 //!  poll_step()      ◀── StepCmd (one compute step in flight at a time)
 //!  poll_outcome()   ◀── RequestOutcome (completed or failed requests)
 //!  poll_timeout()   ◀── when to call handle_timeout next
