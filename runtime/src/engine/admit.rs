@@ -485,8 +485,9 @@ impl Engine {
     /// The id of the last command still queued on `link` (on-demand if `urgent`) if a node of
     /// `kind` and `pages` may join it: only KV joins, and only a command of KV (an adapter
     /// travels alone, so a lost copy names one adapter); the command stays within
-    /// [`TRANSFER_NODES_MAX`](super::links::TRANSFER_NODES_MAX) nodes and `EngineConfig::transfer_pages_max` pages; it holds
-    /// `must_hold` (a parent the node follows), and is command `only` when given.
+    /// [`TRANSFER_NODES_MAX`](super::links::TRANSFER_NODES_MAX) nodes and
+    /// `EngineConfig::transfer_pages_max` pages; it holds `must_hold` (a parent the node
+    /// follows), and is command `only` when given.
     fn join_tail(
         &self,
         link: Link,

@@ -1,6 +1,6 @@
 //! Multi-node transfer commands: a path's missing blocks travel as one command, which
-//! completes, fails or is lost as a whole; swap-out victims keep one command each. Invariants are checked after
-//! every input (`EngineConfig::check_invariants`).
+//! completes, fails or is lost as a whole; swap-out victims keep one command each. Invariants
+//! are checked after every input (`EngineConfig::check_invariants`).
 
 use fastlibra_alloc::{NodeId, NodeState, Tier};
 
