@@ -413,7 +413,8 @@ impl Engine {
     /// [`Engine::start_transfer`], returning the id of the command that carries the node: a
     /// new one, or with `only` the still-queued command `only` (the node joins it or does not
     /// move; see [`Engine::join_tail`]). A node entering HBM whose parent is still on its way
-    /// there moves only in its parent's command, behind it.
+    /// there moves only in its parent's command, behind it. A KV demotion to NVMe joins the
+    /// last demotion still queued when it fits.
     pub(crate) fn start_transfer_in(
         &mut self,
         node: NodeId,
@@ -432,10 +433,11 @@ impl Engine {
                     .is_ok_and(|v| matches!(v.state(), NodeState::InFlight { to: Tier::Hbm, .. }))
             });
         let must_hold = if behind { parent } else { None };
-        // Only a path's blocks share a command. Swap-out victims batched into one command
-        // (tried) free their HBM pages only when the last victim's copy ends, so on-demand
-        // loads wait longer for room: chatbot's mean TTFT went to 333 ms (302 ms one victim
-        // per copy; 54 ms batching only paths; 1,200 s at 16 sessions/s, seed 4242).
+        // A path's blocks share a command, and so do demotions to NVMe (background host
+        // copies nobody waits for). Swap-out victims do not: batched into one command (tried)
+        // they free their HBM pages only when the last victim's copy ends, so on-demand loads
+        // wait longer for room: chatbot's mean TTFT went to 333 ms (302 ms one victim per
+        // copy; 54 ms batching only paths; 1,200 s at 16 sessions/s, seed 4242).
         let must_join = only.is_some() || behind;
         if must_join
             && self
@@ -453,6 +455,8 @@ impl Engine {
         // Making room queues other copies, never on this link; look again all the same.
         let join = if must_join {
             Some(self.join_tail(link, urgent, kind, pages, must_hold, only)?)
+        } else if link == Link::NvmeWrite {
+            self.join_tail(link, urgent, kind, pages, None, None)
         } else {
             None
         };

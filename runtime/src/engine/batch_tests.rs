@@ -1,6 +1,7 @@
 //! Multi-node transfer commands: a path's missing blocks travel as one command, which
-//! completes, fails or is lost as a whole; swap-out victims keep one command each. Invariants
-//! are checked after every input (`EngineConfig::check_invariants`).
+//! completes, fails or is lost as a whole, and so do demotions to NVMe; swap-out victims keep
+//! one command each. Invariants are checked after every input
+//! (`EngineConfig::check_invariants`).
 
 use fastlibra_alloc::{NodeId, NodeState, Tier};
 
@@ -181,6 +182,30 @@ fn swap_out_victims_keep_one_command_each() {
     e.handle_transfer_done(1, cmds[0].id, true).expect("issued");
     assert_eq!(e.pending_out_pages, 2);
     assert_eq!(tier_of(&e, leaves[0]), NodeState::Stable(Tier::Host));
+}
+
+#[test]
+fn demotions_to_nvme_share_one_command() {
+    let mut e = engine(32);
+    let ids = path_in_host(&mut e, 3);
+    // Leaves first, as the host tier's room-making takes them.
+    for &id in ids.iter().rev() {
+        assert!(e.start_transfer(id, Tier::Nvme, false));
+    }
+    e.links.release();
+    let cmds = polled(&mut e);
+    assert_eq!(cmds.len(), 1, "{cmds:?}");
+    assert_eq!(cmds[0].link, Link::NvmeWrite);
+    assert_eq!(cmds[0].nodes().len(), 3);
+    e.handle_transfer_done(1, cmds[0].id, false)
+        .expect("issued");
+    for &id in &ids {
+        assert_eq!(
+            tier_of(&e, id),
+            NodeState::Stable(Tier::Host),
+            "the source is intact"
+        );
+    }
 }
 
 #[test]

@@ -3,10 +3,10 @@
 //! driver per link at a time so that later on-demand loads can still overtake.
 //!
 //! One command may carry several nodes (at most [`TRANSFER_NODES_MAX`], and at most
-//! `EngineConfig::transfer_pages_max` pages): the missing blocks of one path. The engine
-//! appends a block to its path's command while that command is still queued (never to one
-//! already handed to the driver), so the driver sees one copy and reports one completion for
-//! all of them.
+//! `EngineConfig::transfer_pages_max` pages): the missing blocks of one path, or KV blocks
+//! demoted from host to NVMe. The engine appends a node to such a command while it is still
+//! queued (never to one already handed to the driver), so the driver sees one copy and reports
+//! one completion for all of them.
 
 use std::collections::VecDeque;
 
