@@ -233,6 +233,60 @@ fn usage_dependency_in_both_directions() {
 }
 
 #[test]
+fn a_path_enters_hbm_behind_its_parent_in_one_batch() {
+    let mut t = tree(8, 8, 8);
+    let (_, ids) = chain(&mut t, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    for &id in ids.iter().rev() {
+        t.begin_transfer(id, Tier::Host).unwrap();
+        t.complete_transfer(id).unwrap();
+    }
+    // The topmost missing block goes first; the rest follow behind it, each behind its parent.
+    t.begin_transfer(ids[0], Tier::Hbm).unwrap();
+    assert_eq!(
+        t.begin_transfer(ids[1], Tier::Hbm),
+        Err(AllocError::ParentNotInHbm { node: ids[1] }),
+        "the plain begin still wants the parent in HBM"
+    );
+    t.begin_transfer_behind(ids[1]).unwrap();
+    t.begin_transfer_behind(ids[2]).unwrap();
+    check(&t);
+    // Behind a parent that is not moving into HBM, nothing starts.
+    let mut fresh = tree(8, 8, 8);
+    let (_, other) = chain(&mut fresh, &[1, 2, 3, 4, 5, 6, 7, 8]);
+    for &id in other.iter().rev() {
+        fresh.begin_transfer(id, Tier::Host).unwrap();
+        fresh.complete_transfer(id).unwrap();
+    }
+    assert_eq!(
+        fresh.begin_transfer_behind(other[1]),
+        Err(AllocError::ParentNotInHbm { node: other[1] })
+    );
+    // Nothing lands before its parent, and no parent aborts before its child.
+    assert_eq!(
+        t.complete_transfer(ids[1]),
+        Err(AllocError::ParentNotInHbm { node: ids[1] })
+    );
+    assert!(t.abort_transfer(ids[1]).is_err());
+    check(&t);
+    // Aborting deepest first gives every reservation back.
+    for &id in ids.iter().rev() {
+        t.abort_transfer(id).unwrap();
+        check(&t);
+    }
+    assert_eq!(t.usage(Tier::Hbm).kv, 0);
+    // Completing shallowest first lands the whole path.
+    t.begin_transfer(ids[0], Tier::Hbm).unwrap();
+    t.begin_transfer_behind(ids[1]).unwrap();
+    t.begin_transfer_behind(ids[2]).unwrap();
+    for &id in &ids {
+        t.complete_transfer(id).unwrap();
+        check(&t);
+    }
+    assert_eq!(t.usage(Tier::Hbm).kv, 3);
+    assert_eq!(t.invalid_kv_pages(), 0);
+}
+
+#[test]
 fn without_dependency_kv_can_outlive_its_lora_in_hbm() {
     let mut config = TreeConfig::new([8, 8, 8], 1, BLOCK);
     config.enforce_dependency = false;

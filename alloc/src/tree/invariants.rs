@@ -123,13 +123,23 @@ impl Tree {
             if node.counts_in_hbm() {
                 hbm_children[node.parent as usize] += 1;
             }
+            let exempt = !self.config.enforce_dependency
+                && node.kind == NodeKind::Kv
+                && parent.kind == NodeKind::Lora;
             if node.tier == Tier::Hbm {
-                let exempt = !self.config.enforce_dependency
-                    && node.kind == NodeKind::Kv
-                    && parent.kind == NodeKind::Lora;
                 ensure!(
                     exempt || (parent.tier == Tier::Hbm && parent.flight.is_none()),
                     "node {slot} is in HBM but its parent {} is not (or is leaving)",
+                    node.parent
+                );
+            }
+            if node.flight == Some(Tier::Hbm) {
+                // Entering HBM: under a parent that is there, or on its way there with it.
+                ensure!(
+                    exempt
+                        || (parent.tier == Tier::Hbm && parent.flight.is_none())
+                        || (parent.tier != Tier::Hbm && parent.flight == Some(Tier::Hbm)),
+                    "node {slot} is entering HBM but its parent {} is neither there nor entering",
                     node.parent
                 );
             }

@@ -4,6 +4,11 @@
 //! Usage dependency: a node may enter HBM only under a parent resident in HBM (the topmost
 //! non-resident node of a path), and may leave HBM only when none of its children is in or
 //! entering HBM (a leaf). Pinned nodes never move; a moving node cannot be pinned.
+//!
+//! A path's missing blocks may travel together: [`Tree::begin_transfer_behind`] starts a
+//! node's copy into HBM while its parent's copy into HBM is itself in flight. The caller then
+//! completes the parent before the child and aborts the child before the parent, so no node
+//! ever *lands* in HBM under a parent that is not there (`complete_transfer` refuses it).
 
 use super::{Tree, kind_index};
 use crate::error::{AllocError, Busy, Result};
@@ -28,6 +33,17 @@ pub struct Transfer {
 impl Tree {
     /// Starts moving `id` to `to`, reserving its pages there (all or nothing).
     pub fn begin_transfer(&mut self, id: NodeId, to: Tier) -> Result<Transfer> {
+        self.begin(id, to, false)
+    }
+
+    /// Starts moving `id` into HBM behind its parent, whose own copy into HBM may still be in
+    /// flight (a path copied as one batch). The caller must complete the parent's transfer
+    /// first and abort this one first; see the module docs.
+    pub fn begin_transfer_behind(&mut self, id: NodeId) -> Result<Transfer> {
+        self.begin(id, Tier::Hbm, true)
+    }
+
+    fn begin(&mut self, id: NodeId, to: Tier, behind: bool) -> Result<Transfer> {
         self.settle();
         let node = self.get(id)?;
         if node.flight.is_some() {
@@ -46,7 +62,10 @@ impl Tree {
         if from == to {
             return Err(AllocError::SameTier { node: id, tier: to });
         }
-        if to == Tier::Hbm && !self.parent_allows_hbm(id.key) {
+        if to == Tier::Hbm
+            && !self.parent_allows_hbm(id.key)
+            && !(behind && self.nodes[node.parent as usize].flight == Some(Tier::Hbm))
+        {
             return Err(AllocError::ParentNotInHbm { node: id });
         }
         if from == Tier::Hbm && node.hbm_children > 0 && self.leaving_needs_leaf(node.kind) {
@@ -77,10 +96,14 @@ impl Tree {
     }
 
     /// Finishes a transfer: the node now lives in the destination; its source pages are free.
+    /// A node cannot land in HBM before its parent (see [`Tree::begin_transfer_behind`]).
     pub fn complete_transfer(&mut self, id: NodeId) -> Result<Transfer> {
         self.settle();
         let node = self.get(id)?;
         let to = node.flight.ok_or(AllocError::NoTransfer { node: id })?;
+        if to == Tier::Hbm && !self.parent_allows_hbm(id.key) {
+            return Err(AllocError::ParentNotInHbm { node: id });
+        }
         let (from, kind, parent, old) = (node.tier, node.kind, node.parent, node.pages);
         self.pools[from.index()].free(old);
         self.used_by_kind[from.index()][kind_index(kind)] -= old.len();
@@ -105,11 +128,21 @@ impl Tree {
     }
 
     /// Cancels a transfer (for example after an I/O error): the reservation is freed and the
-    /// node stays where it was.
+    /// node stays where it was. A node with a child copied into HBM behind it (see
+    /// [`Tree::begin_transfer_behind`]) cannot abort before that child.
     pub fn abort_transfer(&mut self, id: NodeId) -> Result<Transfer> {
         self.settle();
         let node = self.get(id)?;
         let to = node.flight.ok_or(AllocError::NoTransfer { node: id })?;
+        if to == Tier::Hbm && node.tier != Tier::Hbm && node.hbm_children > 0 {
+            let exempt = !self.config.enforce_dependency && node.kind == NodeKind::Lora;
+            if !exempt {
+                return Err(AllocError::HasHbmChildren {
+                    node: id,
+                    children: node.hbm_children,
+                });
+            }
+        }
         let (from, kind, parent, reserved) = (node.tier, node.kind, node.parent, node.flight_pages);
         self.pools[to.index()].free(reserved);
         self.used_by_kind[to.index()][kind_index(kind)] -= reserved.len();

@@ -87,6 +87,11 @@ pub struct EngineConfig {
     /// Commands handed to the driver per link at a time (queue depth); the rest wait in the
     /// engine, where on-demand loads overtake prefetches.
     pub link_queue_depth: u32,
+    /// Most pages one transfer command carries when the engine batches a path's missing KV
+    /// blocks (or demotions to NVMe) into it: a bound on how long one batched copy holds its
+    /// link ahead of a later on-demand load. A single node larger than this still moves, alone; 1 batches nothing
+    /// (one block per command, as before batching).
+    pub transfer_pages_max: u32,
     /// Cost estimates.
     pub costs: CostHints,
     /// For the static-split policies (`vllm`, `vllm-async`): most adapters cached in host
@@ -129,6 +134,7 @@ impl EngineConfig {
             visit_half_life_ns: 10_000_000_000,
             link_queue_depth: 4,
             staging_fraction: 0.1,
+            transfer_pages_max: 32,
             costs,
             max_cpu_loras: None,
             check_invariants: false,

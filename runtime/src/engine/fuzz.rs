@@ -120,6 +120,8 @@ fn decode_config(bytes: &mut Bytes<'_>) -> EngineConfig {
     );
     config.prefill_token_budget = 1 + u32::from(limits & 63);
     config.link_queue_depth = 1 + u32::from(limits >> 6);
+    // The adapter sizes use the low 12 bits; the rest bound the pages of a batched transfer.
+    config.transfer_pages_max = 1 + u32::from(sizes >> 12);
     config.check_invariants = true;
     config
 }

@@ -1,6 +1,12 @@
 //! Transfer commands and the per-link queues that order them: on-demand loads before
 //! background work (prefetch, swap-out, demotion), and at most `depth` commands handed to the
 //! driver per link at a time so that later on-demand loads can still overtake.
+//!
+//! One command may carry several nodes (at most [`TRANSFER_NODES_MAX`], and at most
+//! `EngineConfig::transfer_pages_max` pages): the missing blocks of one path, or KV blocks
+//! demoted from host to NVMe. The engine appends a node to such a command while it is still
+//! queued (never to one already handed to the driver), so the driver sees one copy and reports
+//! one completion for all of them.
 
 use std::collections::VecDeque;
 
@@ -35,25 +41,81 @@ impl Link {
     }
 }
 
-/// A copy the driver must carry out, then report with `handle_transfer_done`.
+/// Most nodes one [`TransferCmd`] carries.
+pub const TRANSFER_NODES_MAX: usize = 32;
+
+/// A copy the driver must carry out, then report with `handle_transfer_done`: every page of
+/// every node in [`TransferCmd::nodes`], from `from` to `to`, as one transfer that succeeds,
+/// fails or is lost as a whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TransferCmd {
     /// Id to report back.
     pub id: u64,
     /// The link it uses.
     pub link: Link,
-    /// The node whose pages move.
-    pub node: NodeId,
+    /// The nodes whose pages move, `node_count` of them; the rest repeat the first.
+    nodes: [NodeId; TRANSFER_NODES_MAX],
+    node_count: u8,
     /// Source tier.
     pub from: Tier,
     /// Destination tier.
     pub to: Tier,
-    /// Pages moved.
+    /// Pages moved, all nodes together.
     pub pages: u32,
-    /// Bytes moved.
+    /// Bytes moved, all nodes together.
     pub bytes: u64,
     /// A waiting request needs it (else it is background work).
     pub on_demand: bool,
+}
+
+impl TransferCmd {
+    /// A command that moves one node.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        id: u64,
+        link: Link,
+        node: NodeId,
+        from: Tier,
+        to: Tier,
+        pages: u32,
+        bytes: u64,
+        on_demand: bool,
+    ) -> Self {
+        TransferCmd {
+            id,
+            link,
+            nodes: [node; TRANSFER_NODES_MAX],
+            node_count: 1,
+            from,
+            to,
+            pages,
+            bytes,
+            on_demand,
+        }
+    }
+
+    /// The nodes whose pages move, in the order they must land: a node copied behind its
+    /// parent comes after it (complete in this order, abort in the reverse).
+    pub fn nodes(&self) -> &[NodeId] {
+        &self.nodes[..usize::from(self.node_count)]
+    }
+
+    /// Whether it can carry no further node.
+    pub(crate) fn is_full(&self) -> bool {
+        usize::from(self.node_count) == TRANSFER_NODES_MAX
+    }
+
+    /// Adds a node (the command must not be full).
+    fn push_node(&mut self, node: NodeId, pages: u32, bytes: u64) {
+        assert!(
+            !self.is_full(),
+            "a transfer command carries at most {TRANSFER_NODES_MAX} nodes"
+        );
+        self.nodes[usize::from(self.node_count)] = node;
+        self.node_count += 1;
+        self.pages += pages;
+        self.bytes += bytes;
+    }
 }
 
 #[derive(Debug, Default)]
@@ -89,17 +151,45 @@ impl Links {
             queue.urgent.push_back(cmd);
         } else {
             queue.background.push_back(cmd);
-            *self.background_nodes.entry(cmd.node).or_default() += 1;
+            for &node in cmd.nodes() {
+                *self.background_nodes.entry(node).or_default() += 1;
+            }
         }
     }
 
-    fn left_background(&mut self, node: NodeId) {
-        if let Some(count) = self.background_nodes.get_mut(&node) {
-            *count -= 1;
-            if *count == 0 {
-                self.background_nodes.remove(&node);
-            }
+    /// The last command queued (not yet released to the driver) on `link`, in the on-demand
+    /// queue if `urgent`, else in the background queue.
+    pub(crate) fn tail(&self, link: Link, urgent: bool) -> Option<&TransferCmd> {
+        let queue = &self.queues[link as usize];
+        if urgent {
+            queue.urgent.back()
+        } else {
+            queue.background.back()
         }
+    }
+
+    /// Adds `node` to the command [`Links::tail`] returns for the same arguments; returns that
+    /// command's id.
+    pub(crate) fn append(
+        &mut self,
+        link: Link,
+        urgent: bool,
+        node: NodeId,
+        pages: u32,
+        bytes: u64,
+    ) -> u64 {
+        let queue = &mut self.queues[link as usize];
+        let cmd = if urgent {
+            queue.urgent.back_mut()
+        } else {
+            queue.background.back_mut()
+        };
+        let cmd = cmd.expect("a queued command to append to");
+        cmd.push_node(node, pages, bytes);
+        if !urgent {
+            *self.background_nodes.entry(node).or_default() += 1;
+        }
+        cmd.id
     }
 
     /// Moves queued commands to the outbox while their link has room.
@@ -110,12 +200,8 @@ impl Links {
                     Some(cmd) => cmd,
                     None => match queue.background.pop_front() {
                         Some(cmd) => {
-                            let count = self.background_nodes.get_mut(&cmd.node);
-                            match count {
-                                Some(c) if *c > 1 => *c -= 1,
-                                _ => {
-                                    self.background_nodes.remove(&cmd.node);
-                                }
+                            for &node in cmd.nodes() {
+                                left_background(&mut self.background_nodes, node);
                             }
                             cmd
                         }
@@ -128,18 +214,25 @@ impl Links {
         }
     }
 
-    /// A waiting request now needs the queued background copy of `node`: it moves to the
-    /// on-demand queue (it keeps its id). False if it is not waiting in a background queue.
+    /// A waiting request now needs the queued background copy of `node`: the command that
+    /// carries it (with all its nodes) moves to the on-demand queue (it keeps its id). False if
+    /// it is not waiting in a background queue.
     pub(crate) fn promote(&mut self, node: fastlibra_alloc::NodeId) -> bool {
         if !self.background_nodes.contains_key(&node) {
             return false;
         }
         for queue in &mut self.queues {
-            if let Some(pos) = queue.background.iter().position(|c| c.node == node) {
+            if let Some(pos) = queue
+                .background
+                .iter()
+                .position(|c| c.nodes().contains(&node))
+            {
                 let mut cmd = queue.background.remove(pos).expect("found");
                 cmd.on_demand = true;
+                for &moved in cmd.nodes() {
+                    left_background(&mut self.background_nodes, moved);
+                }
                 queue.urgent.push_back(cmd);
-                self.left_background(node);
                 return true;
             }
         }
@@ -162,6 +255,16 @@ impl Links {
     }
 }
 
+/// One node of a background command left the background queues.
+fn left_background(counts: &mut rustc_hash::FxHashMap<NodeId, u32>, node: NodeId) {
+    if let Some(count) = counts.get_mut(&node) {
+        *count -= 1;
+        if *count == 0 {
+            counts.remove(&node);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,16 +277,7 @@ mod tests {
             .register_adapter(0, 1, Tier::Host, 0)
             .expect("room")
             .node;
-        TransferCmd {
-            id,
-            link: Link::H2D,
-            node,
-            from: Tier::Host,
-            to: Tier::Hbm,
-            pages: 1,
-            bytes: 1,
-            on_demand,
-        }
+        TransferCmd::new(id, Link::H2D, node, Tier::Host, Tier::Hbm, 1, 1, on_demand)
     }
 
     #[test]

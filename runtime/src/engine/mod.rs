@@ -11,7 +11,8 @@
 //!  handle_transfer_done(now, id)    ──▶  complete/abort in the tree          ├─ schedule()
 //!  handle_step_done(now, tokens)    ──▶  advance requests, publish blocks    │
 //!  handle_timeout(now)              ──▶  swapper tick, HBM sample            ┘
-//!  poll_transfer()  ◀── TransferCmd (per link, on-demand before background)
+//!  poll_transfer()  ◀── TransferCmd (per link, on-demand before background; one node,
+//!                        or a path's missing blocks)
 //!  poll_step()      ◀── StepCmd (one compute step in flight at a time)
 //!  poll_outcome()   ◀── RequestOutcome (completed or failed requests)
 //!  poll_timeout()   ◀── when to call handle_timeout next
@@ -26,6 +27,8 @@
 mod activate;
 mod admit;
 mod batch;
+#[cfg(test)]
+mod batch_tests;
 pub mod config;
 pub mod fuzz;
 mod inputs;
@@ -47,7 +50,7 @@ use slab::Slab;
 pub use batch::{PrefillPart, StepCmd};
 pub use config::{AdapterInfo, CostHints, EngineConfig, Watermarks};
 pub use inputs::StepSeq;
-pub use links::{Link, TransferCmd};
+pub use links::{Link, TRANSFER_NODES_MAX, TransferCmd};
 pub use policy::{PolicyKind, PolicyKnobs, Ranking};
 pub use recover::Lost;
 
@@ -112,6 +115,7 @@ pub struct Engine {
     pub(crate) running: Vec<u32>,
     pub(crate) sessions: FxHashMap<u64, Vec<u32>>,
     pub(crate) links: links::Links,
+    /// Transfers handed to the driver (polled) and not yet reported.
     pub(crate) transfers: FxHashMap<u64, TransferCmd>,
     /// Requests waiting on each node's transfer.
     pub(crate) waiters: FxHashMap<fastlibra_alloc::NodeId, Vec<(u32, u64)>>,
@@ -313,9 +317,12 @@ impl Engine {
         self.sessions.remove(&session);
     }
 
-    /// The next transfer for the driver to carry out.
+    /// The next transfer for the driver to carry out. Its nodes are final once polled (the
+    /// engine adds nodes only to commands it still holds).
     pub fn poll_transfer(&mut self) -> Option<TransferCmd> {
-        self.links.poll()
+        let cmd = self.links.poll()?;
+        self.transfers.insert(cmd.id, cmd);
+        Some(cmd)
     }
 
     /// The next compute step (at most one in flight).

@@ -16,9 +16,9 @@ use super::{AdapterInfo, Engine, EngineError};
 /// What [`Engine::handle_transfer_lost`] did with the node whose data was lost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lost {
-    /// A KV node, or an adapter version a reload had already replaced: dropped with its
-    /// subtree now (`true`), or marked to be dropped as soon as nothing under it is pinned or
-    /// moving (`false`); requests recompute it meanwhile.
+    /// KV nodes (every node of the command), or an adapter version a reload had already
+    /// replaced: dropped with their subtrees now (`true`), or marked to be dropped as soon as
+    /// nothing under them is pinned or moving (`false`); requests recompute them meanwhile.
     Kv {
         /// Whether it is gone already.
         dropped: bool,
@@ -49,9 +49,11 @@ impl Engine {
             .ok_or(EngineError::UnknownTransfer(id))?;
         self.transfer_done(id, false)?;
         self.stats.transfer_failures -= 1; // counted as lost, not as a plain failure
-        self.stats.nodes_lost += 1;
+        self.stats.nodes_lost += cmd.nodes().len() as u64;
         self.stats.pages_lost += u64::from(cmd.pages);
-        let view = self.tree.node(cmd.node)?;
+        // An adapter travels alone; several nodes in one command are KV blocks.
+        let first = cmd.nodes()[0];
+        let view = self.tree.node(first)?;
         let adapter = (view.key() >> 32) as u32;
         // Only the current version is registered again; a retired one just goes.
         let current_lora = view.kind() == NodeKind::Lora
@@ -59,11 +61,11 @@ impl Engine {
                 .tree
                 .current_adapter(adapter)
                 .and_then(|a| self.tree.adapter_node(a))
-                == Ok(cmd.node);
+                == Ok(first);
         let lost = if current_lora {
             let info = self.config.adapters[adapter as usize].clone();
             let registered = match self.register_version(adapter, info.clone()) {
-                Err(EngineError::Alloc(_)) => self.register_with_room(adapter, info, cmd.node),
+                Err(EngineError::Alloc(_)) => self.register_with_room(adapter, info, first),
                 other => other,
             };
             match registered {
@@ -76,9 +78,14 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         } else {
-            let dropped = self.try_drop(cmd.node);
-            if !dropped {
-                self.doomed.push(cmd.node);
+            // Every node of the command is lost (the copy failed as a whole); a parent's drop
+            // takes the blocks copied behind it along.
+            let mut dropped = true;
+            for &node in cmd.nodes() {
+                if !self.try_drop(node) {
+                    self.doomed.push(node);
+                    dropped = false;
+                }
             }
             Lost::Kv { dropped }
         };

@@ -81,9 +81,9 @@ impl Checker {
             }
             Fate::Failed => self.failures += 1,
             Fate::Lost => {
-                self.nodes_lost += 1;
+                self.nodes_lost += cmd.nodes().len() as u64;
                 self.pages_lost += u64::from(cmd.pages);
-                self.poisoned.push(cmd.node);
+                self.poisoned.extend_from_slice(cmd.nodes());
             }
         }
         fate

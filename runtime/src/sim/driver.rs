@@ -289,6 +289,8 @@ impl Driver<'_> {
             Link::NvmeWrite => fastlibra_kernels::Link::NvmeWrite,
         };
         let start = now.max(self.link_free_at[cmd.link as usize]);
+        // One command is one copy however many nodes it carries: one setup latency plus all
+        // its bytes over the link's bandwidth, after the link's previous copy.
         let mut ns = self.cost.transfer_ns(link, cmd.bytes);
         if let Some(stress) = &mut self.stress {
             let latency = self.cost.link_latency_ns(link);

@@ -17,12 +17,23 @@ impl Shard {
         cmd: TransferCmd,
         clock: &Clock,
     ) -> Result<(), RealError> {
+        // One command may move several nodes: their pages go as one list, one copy.
         let tree = self.engine.tree();
-        let src: Vec<u32> = tree
-            .pages(cmd.node, cmd.from)
-            .map_err(engine_err)?
-            .collect();
-        let dst: Vec<u32> = tree.pages(cmd.node, cmd.to).map_err(engine_err)?.collect();
+        let mut src: Vec<u32> = Vec::with_capacity(cmd.pages as usize);
+        let mut dst: Vec<u32> = Vec::with_capacity(cmd.pages as usize);
+        for &node in cmd.nodes() {
+            src.extend(tree.pages(node, cmd.from).map_err(engine_err)?);
+            dst.extend(tree.pages(node, cmd.to).map_err(engine_err)?);
+        }
+        if src.len() != dst.len() || src.len() != cmd.pages as usize {
+            return Err(RealError::Runtime(format!(
+                "transfer {}: {} source and {} destination pages for {} pages",
+                cmd.id,
+                src.len(),
+                dst.len(),
+                cmd.pages
+            )));
+        }
         match cmd.link {
             Link::H2D | Link::D2H => {
                 let dir = if cmd.link == Link::H2D {
