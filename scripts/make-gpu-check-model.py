@@ -24,6 +24,12 @@ import gguf
 LAYER = re.compile(r"^blk\.(\d+)\.")
 
 
+def kept(name: str, layers: int) -> bool:
+    """Whether tensor `name` belongs in the cut: not a decoder layer from `layers` on."""
+    m = LAYER.match(name)
+    return m is None or int(m.group(1)) < layers
+
+
 def shrink(src: str, dst: str, layers: int) -> None:
     """Write `src` cut to its first `layers` decoder layers to `dst` (atomically)."""
     reader = gguf.GGUFReader(src, "r")
@@ -46,10 +52,9 @@ def shrink(src: str, dst: str, layers: int) -> None:
         sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
         value = layers if field.name == count_key else field.contents()
         writer.add_key_value(field.name, value, vtype, sub_type=sub)
-    kept = 0
+    count = 0
     for tensor in reader.tensors:
-        m = LAYER.match(tensor.name)
-        if m and int(m.group(1)) >= layers:
+        if not kept(tensor.name, layers):
             continue
         # The stored bytes and the shape GGUF's reader gives them; a quantised type keeps
         # its blocks as they are.
@@ -59,22 +64,21 @@ def shrink(src: str, dst: str, layers: int) -> None:
             raw_shape=tensor.data.shape,
             raw_dtype=tensor.tensor_type,
         )
-        kept += 1
+        count += 1
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
     check(src, tmp, layers)
     os.replace(tmp, dst)
-    print(f"make-gpu-check-model: {dst}: {kept} tensors, {layers} of {total} layers, "
+    print(f"make-gpu-check-model: {dst}: {count} tensors, {layers} of {total} layers, "
           f"{os.path.getsize(dst) / 2**20:.1f} MiB")
 
 
 def check(src: str, dst: str, layers: int) -> None:
     """Re-read `dst`: every kept tensor has the same type, shape and bytes as in `src`."""
     a, b = gguf.GGUFReader(src, "r"), gguf.GGUFReader(dst, "r")
-    wanted = {t.name: t for t in a.tensors
-              if not (LAYER.match(t.name) and int(LAYER.match(t.name).group(1)) >= layers)}
+    wanted = {t.name: t for t in a.tensors if kept(t.name, layers)}
     got = {t.name: t for t in b.tensors}
     if set(wanted) != set(got):
         raise ValueError(f"{dst}: tensors differ from the {len(wanted)} expected")

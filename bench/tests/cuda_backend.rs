@@ -311,17 +311,21 @@ fn the_gpu_check_model_is_a_cut_of_the_real_file_both_paths_accept() {
         eprintln!("skip {test}: the Q4_1 model or the venv is missing");
         return;
     }
+    let python = python.expect("checked above");
     let dir = scratch("cut-model");
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-gpu-check-model.py");
+    let make = |out: &std::path::Path, layers: &str| {
+        std::process::Command::new(&python)
+            .arg(&script)
+            .arg(&source)
+            .arg(out)
+            .arg(layers)
+            .output()
+            .expect("run python")
+    };
     let cut = dir.join("cut.gguf");
-    let run = std::process::Command::new(python.expect("checked above"))
-        .arg(&script)
-        .arg(&source)
-        .arg(&cut)
-        .arg("2")
-        .output()
-        .expect("run python");
+    let run = make(&cut, "2");
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         run.status.success(),
@@ -330,65 +334,42 @@ fn the_gpu_check_model_is_a_cut_of_the_real_file_both_paths_accept() {
     );
     assert!(stdout.contains("2 of 30 layers"), "{stdout}");
     // Fewer layers than the file has is the only change: asking for more is refused.
-    let refused = std::process::Command::new(locate::venv_python().expect("venv"))
-        .arg(&script)
-        .arg(&source)
-        .arg(dir.join("too-many.gguf"))
-        .arg("31")
-        .output()
-        .expect("run python");
+    let refused = make(&dir.join("too-many.gguf"), "31");
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("31 layers of 30"));
     assert!(!dir.join("too-many.gguf").exists());
 
     let cut = cut.to_string_lossy().into_owned();
-    let out = fastlibra_in(
-        &dir,
-        &[
-            "generate",
-            "--model",
-            &cut,
-            "--prompt",
-            "Hello",
-            "--max-tokens",
-            "4",
-        ],
-    );
+    let generate = [
+        "generate",
+        "--model",
+        &cut,
+        "--prompt",
+        "Hello",
+        "--max-tokens",
+        "4",
+    ];
+    let out = fastlibra_in(&dir, &generate);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let check = [
+        "cuda",
+        "check",
+        "--json",
+        "r.json",
+        "--model",
+        &cut,
+        "--model-only",
+    ];
+    let out = fastlibra_in(&dir, &check);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     if CudaDevice::open(0).is_ok() {
-        let out = fastlibra_in(
-            &dir,
-            &[
-                "cuda",
-                "check",
-                "--json",
-                "r.json",
-                "--model",
-                &cut,
-                "--model-only",
-            ],
-        );
-        let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
         return;
     }
-    let out = fastlibra_in(
-        &dir,
-        &[
-            "cuda",
-            "check",
-            "--json",
-            "r.json",
-            "--model",
-            &cut,
-            "--model-only",
-        ],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("skipped: no CUDA driver found"), "{stderr}");
 }
