@@ -103,8 +103,21 @@ fn bad_cpu_backend_input_is_a_clear_error() {
         &["--drain", "5"],
         &["--drain", "cpu, cuda or http"],
     );
+    // One check for every backend that takes the flag (http reads it before planning).
     for bad in ["0", "-1", "nan"] {
         fails("drain", &["--backend", "cpu", "--drain", bad], &["--drain"]);
+        fails(
+            "drain-http",
+            &[
+                "--backend",
+                "http",
+                "--url",
+                "http://127.0.0.1:9",
+                "--drain",
+                bad,
+            ],
+            &["--drain"],
+        );
     }
     fails(
         "peak",

@@ -112,7 +112,6 @@ pub fn run(mut args: BenchArgs) -> Result<(), HttpBenchError> {
     }
     for (flag, v) in [
         ("request-timeout", http.request_timeout),
-        ("drain", drain),
         ("spawn-timeout", http.spawn_timeout),
     ] {
         if !(v.is_finite() && v > 0.0 && v < 1e6) {

@@ -335,11 +335,21 @@ fn cpu_options(
             });
         }
     }
-    if args.backend == "sim" && args.drain.is_some() {
-        return Err(BenchError::OtherBackend {
-            flag: "drain",
-            backends: "cpu, cuda or http",
-        });
+    if let Some(drain) = args.drain {
+        // Checked here for every backend that takes it (http reads it before planning).
+        if args.backend == "sim" {
+            return Err(BenchError::OtherBackend {
+                flag: "drain",
+                backends: "cpu, cuda or http",
+            });
+        }
+        if !(drain.is_finite() && drain > 0.0 && drain < 1e6) {
+            return Err(bad_number(
+                "drain",
+                "a positive number of seconds below 1,000,000",
+                drain,
+            ));
+        }
     }
     if args.backend == "sim" || args.backend == "http" {
         let given = [
@@ -398,13 +408,6 @@ fn cpu_options(
         o.reload_every_ns = Some((every * 1e9) as u64);
     }
     if let Some(drain) = args.drain {
-        if !(drain.is_finite() && drain > 0.0 && drain < 1e6) {
-            return Err(bad_number(
-                "drain",
-                "a positive number of seconds below 1,000,000",
-                drain,
-            ));
-        }
         o.drain_ns = (drain * 1e9) as u64;
     }
     let page_bytes = (o
