@@ -149,9 +149,7 @@ impl Bench {
         run();
         median((0..repeats).map(|_| run()).collect())
     }
-}
 
-impl Bench {
     /// The median tokens per CPU-second of the last measurement's timed runs (its warm-up
     /// left out), as a note for the line that reports it.
     fn per_cpu(&self) -> String {

@@ -165,12 +165,9 @@ pub fn matmul_t(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize, accum
 fn gemv_t(x: &[f32], w: &[f32], out: &mut [f32], k: usize, accumulate: bool) {
     #[cfg(target_arch = "x86_64")]
     {
-        static FMA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        let fma = *FMA.get_or_init(|| {
-            std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-        });
-        if fma {
+        // The standard library caches what it detects: two atomic loads per call.
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             // SAFETY: AVX2 and FMA were detected on this CPU just above.
             unsafe { gemv_t_fma(x, w, out, k, accumulate) };
             return;

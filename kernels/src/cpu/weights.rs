@@ -163,12 +163,7 @@ impl CpuModel {
             .iter()
             .map(|l| LayerWeights {
                 attn_norm: l.attn_norm.clone(),
-                attn: [
-                    l.attn[0].rounded_to_bf16(),
-                    l.attn[1].rounded_to_bf16(),
-                    l.attn[2].rounded_to_bf16(),
-                    l.attn[3].rounded_to_bf16(),
-                ],
+                attn: l.attn.each_ref().map(Matrix::rounded_to_bf16),
                 ffn_norm: l.ffn_norm.clone(),
                 gate: l.gate.rounded_to_bf16(),
                 up: l.up.rounded_to_bf16(),
