@@ -254,11 +254,7 @@ impl Engine {
     /// Adds the blocks of `rest` (the path below a block whose swap-in command `cmd` is still
     /// queued) to that command while they sit in `tier`, are worth loading and fit.
     fn swap_in_behind(&mut self, cmd: u64, rest: &[MatchedBlock], tier: Tier) {
-        let to = if tier == Tier::Nvme {
-            Tier::Host
-        } else {
-            Tier::Hbm
-        };
+        let to = hop_toward_hbm(tier);
         for block in rest {
             let stable = self
                 .tree
@@ -387,11 +383,7 @@ impl Engine {
     /// Starts the next hop of `node` toward HBM for a waiting request; returns the id of the
     /// command that carries it.
     fn start_swap_in(&mut self, slot: u32, node: NodeId, tier: Tier) -> Option<u64> {
-        let to = if tier == Tier::Nvme {
-            Tier::Host
-        } else {
-            Tier::Hbm
-        };
+        let to = hop_toward_hbm(tier);
         let Some(cmd) = self.start_transfer_in(node, to, true, None) else {
             // No room yet: room was requested; retry when memory changes.
             let r = &mut self.requests[slot as usize];
@@ -439,22 +431,25 @@ impl Engine {
         // wait longer for room: chatbot's mean TTFT went to 333 ms (302 ms one victim per
         // copy; 54 ms batching only paths; 1,200 s at 16 sessions/s, seed 4242).
         let must_join = only.is_some() || behind;
-        if must_join
-            && self
-                .join_tail(link, urgent, kind, pages, must_hold, only)
-                .is_none()
-        {
-            return None;
-        }
+        let joined = if must_join {
+            Some(self.join_tail(link, urgent, kind, pages, must_hold, only)?)
+        } else {
+            None
+        };
         if kind == NodeKind::Lora && from == Tier::Nvme && !self.make_cpu_lora_room() {
             return None;
         }
         if !self.make_room(to, pages, kind, urgent) {
             return None;
         }
-        // Making room queues other copies, never on this link; look again all the same.
+        // Making room queues copies out of the destination tier, never on this link, so the
+        // command found above is still the tail.
         let join = if must_join {
-            Some(self.join_tail(link, urgent, kind, pages, must_hold, only)?)
+            debug_assert_eq!(
+                self.join_tail(link, urgent, kind, pages, must_hold, only),
+                joined
+            );
+            joined
         } else if link == Link::NvmeWrite {
             self.join_tail(link, urgent, kind, pages, None, None)
         } else {
@@ -558,5 +553,14 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+/// The next tier up from `tier` on the way to HBM (NVMe data goes through the host).
+fn hop_toward_hbm(tier: Tier) -> Tier {
+    if tier == Tier::Nvme {
+        Tier::Host
+    } else {
+        Tier::Hbm
     }
 }

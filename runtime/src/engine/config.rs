@@ -89,8 +89,8 @@ pub struct EngineConfig {
     pub link_queue_depth: u32,
     /// Most pages one transfer command carries when the engine batches a path's missing KV
     /// blocks (or demotions to NVMe) into it: a bound on how long one batched copy holds its
-    /// link ahead of a later on-demand load. A single node larger than this still moves, alone; 1 batches nothing
-    /// (one block per command, as before batching).
+    /// link ahead of a later on-demand load. A single node larger than this still moves,
+    /// alone; 1 batches nothing (one block per command, as before batching).
     pub transfer_pages_max: u32,
     /// Cost estimates.
     pub costs: CostHints,
