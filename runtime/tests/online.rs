@@ -371,6 +371,11 @@ fn log_probabilities_come_with_each_token_when_asked_for() {
 fn a_shard_that_panics_fails_its_requests_and_refuses_new_ones_without_hanging() {
     let (rt, model) = tiny_runtime(|_| {});
     assert_eq!(rt.health(), Ok(()));
+    let serving = rt.snapshot().shards_serving;
+    assert!(
+        !serving.is_empty() && serving.iter().all(|&up| up),
+        "{serving:?}"
+    );
     let max_tokens = rt.model().max_model_len as usize - 20;
     let long = || SamplingParams {
         stop_token_ids: Vec::new(),
@@ -400,6 +405,8 @@ fn a_shard_that_panics_fails_its_requests_and_refuses_new_ones_without_hanging()
         health.contains("shard 0") && health.contains("panicked"),
         "{health}"
     );
+    let serving = rt.snapshot().shards_serving;
+    assert!(!serving[0], "{serving:?}");
     let dir = Scratch::new("panic");
     write_adapter(model.config(), &dir.0, 4, 3);
     assert!(matches!(

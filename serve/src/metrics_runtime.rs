@@ -200,6 +200,18 @@ fn fastlibra_metrics(e: &mut DescriptorEncoder, s: &RuntimeSnapshot, adapters: u
         "Adapters loaded",
         &[(none(), adapters as f64)],
     )?;
+    let shards: Vec<_> = s
+        .shards_serving
+        .iter()
+        .enumerate()
+        .map(|(i, up)| (vec![("shard", i.to_string())], if *up { 1.0 } else { 0.0 }))
+        .collect();
+    gauge(
+        e,
+        "fastlibra:shard_up",
+        "1 while the shard serves, 0 once it stopped (it panicked or its engine failed)",
+        &shards,
+    )?;
     let links: Vec<_> = LINKS
         .iter()
         .zip(s.link_bytes)

@@ -356,6 +356,8 @@ pub struct RuntimeSnapshot {
     pub invariant_checks: u64,
     /// Invariant checks that failed.
     pub invariant_failures: u64,
+    /// Per shard, whether it still serves (false once it panicked or its engine failed).
+    pub shards_serving: Vec<bool>,
 }
 
 /// What a drain left behind.

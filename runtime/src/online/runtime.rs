@@ -377,13 +377,17 @@ impl ServeBackend for OnlineRuntime {
     fn snapshot(&self) -> RuntimeSnapshot {
         let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
         let served = self.info.served_name.clone();
-        self.published.merged(|id| {
+        let mut snapshot = self.published.merged(|id| {
             if id == 0 {
                 Some(served.clone())
             } else {
                 registry.name_of(id)
             }
-        })
+        });
+        snapshot.shards_serving = (0..self.links.len())
+            .map(|s| self.counters.failure(s).is_none())
+            .collect();
+        snapshot
     }
 
     fn drain(&self, deadline: Duration) -> DrainReport {

@@ -254,6 +254,7 @@ fn metrics_carry_vllms_names_and_counters_that_add_up() {
     assert_eq!(sample("vllm:prefix_cache_queries_total"), 10.0);
     assert_eq!(sample("vllm:prefix_cache_hits_total"), 4.0);
     assert_eq!(sample("fastlibra:http_errors_total"), 1.0);
+    assert_eq!(sample("fastlibra:shard_up"), 1.0);
     for name in [
         "vllm:num_requests_running",
         "vllm:num_requests_waiting",

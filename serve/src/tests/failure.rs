@@ -68,6 +68,14 @@ fn a_shard_that_panics_fails_its_requests_refuses_new_ones_and_is_unhealthy() {
     let health = get(addr, "/health");
     let e = health.error(503);
     assert!(e["message"].as_str().unwrap().contains("panicked"), "{e}");
+    // Routers that scrape rather than probe see it too.
+    let metrics = get(addr, "/metrics").body;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "fastlibra:shard_up{shard=\"0\"} 0.0"),
+        "{metrics}"
+    );
     assert!(
         fake.wait_idle(Duration::from_secs(5)),
         "a request still runs"

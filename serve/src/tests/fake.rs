@@ -290,6 +290,7 @@ impl ServeBackend for FakeBackend {
             running_adapters: self.adapters().into_iter().map(|a| a.name).collect(),
             prefix_cache_queries: 10,
             prefix_cache_hits: 4,
+            shards_serving: vec![self.crashed.get().is_none()],
             ..RuntimeSnapshot::default()
         }
     }
