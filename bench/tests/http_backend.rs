@@ -126,6 +126,31 @@ fn every_failure_is_counted_once_and_the_run_ends_at_its_deadline() {
 }
 
 #[test]
+fn a_server_that_returns_token_ids_gets_its_own_ids_back_in_the_next_turn() {
+    let server = Canned::start_with_ids(Duration::from_millis(100));
+    let w = Workload {
+        sessions: workload().sessions.into_iter().take(1).collect(),
+        ..workload()
+    };
+    let run = run_http(&w, "server", &options(&server.url, true), |_| {}).expect("runs");
+    assert_eq!((run.figures.sent, run.figures.answered), (2, 2));
+    let prompts = server.prompts();
+    assert_eq!(
+        prompts,
+        ["[1,2,3]", "[1,2,3,100,101,102,4,5]"],
+        "{prompts:?}"
+    );
+    assert!(run.warnings.iter().all(|w| !w.contains("filler")));
+    assert!(
+        run.figures
+            .prompts
+            .contains("2 as the server's ids, 0 re-encoded"),
+        "{}",
+        run.figures.prompts
+    );
+}
+
+#[test]
 fn text_prompts_are_calibrated_and_carry_the_conversation() {
     let server = Canned::start(Duration::from_millis(100));
     let w = Workload {

@@ -33,6 +33,7 @@ pub mod server;
 pub mod sse;
 pub mod state;
 pub mod template;
+pub mod token_ids;
 pub mod validate;
 
 #[cfg(test)]

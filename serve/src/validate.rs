@@ -23,6 +23,8 @@ pub struct Validated {
     pub stream: bool,
     /// Streamed: send a usage chunk before `[DONE]`.
     pub include_usage: bool,
+    /// Return the prompt's and the answer's token ids (vLLM's `return_token_ids`).
+    pub return_token_ids: bool,
 }
 
 /// The sampling fields both endpoints share.
@@ -39,6 +41,7 @@ struct Common {
     logprobs: Option<usize>,
     stream: Option<bool>,
     stream_options: Option<StreamOptions>,
+    return_token_ids: Option<bool>,
 }
 
 /// The adapter `model` names: `None` for the base model, 404 for a name nobody serves.
@@ -89,6 +92,7 @@ pub fn completion(
         logprobs,
         stream: req.stream,
         stream_options: req.stream_options,
+        return_token_ids: req.return_token_ids,
     };
     finish(common, adapter, prompt, req.model, info)
 }
@@ -124,6 +128,7 @@ pub fn chat(
         logprobs,
         stream: req.stream,
         stream_options: req.stream_options,
+        return_token_ids: req.return_token_ids,
     };
     finish(common, adapter, prompt, req.model, info)
 }
@@ -210,6 +215,7 @@ fn finish(
         model,
         stream,
         include_usage: c.stream_options.is_some_and(|o| o.include_usage),
+        return_token_ids: c.return_token_ids == Some(true),
     })
 }
 

@@ -205,6 +205,12 @@ async fn run_async(
     figures.url = options.url.clone();
     figures.models = listed;
     figures.prompts = mode.describe();
+    if sent.answers_as_server_ids + sent.answers_reencoded > 0 {
+        figures.prompts.push_str(&format!(
+            " (answers joined to their conversation: {} as the server's ids, {} re-encoded from text)",
+            sent.answers_as_server_ids, sent.answers_reencoded
+        ));
+    }
     figures.wall_s = sent.wall_ns as f64 / 1e9;
     figures.server = sampler.figures();
     let result = SimResult {

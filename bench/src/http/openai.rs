@@ -17,20 +17,25 @@ pub enum PromptBody {
     Text(String),
 }
 
-/// The body of one streamed completion request.
+/// The body of one streamed completion request. Token-id prompts also ask for the answer's
+/// ids (vLLM's and fastlibra's `return_token_ids`; servers without it ignore the field), so
+/// the next turn resends exactly what the server generated.
 pub fn completion_body(model: &str, prompt: &PromptBody, max_tokens: u32) -> Value {
-    let prompt = match prompt {
-        PromptBody::Ids(ids) => json!(ids),
-        PromptBody::Text(text) => json!(text),
-    };
-    json!({
+    let mut body = json!({
         "model": model,
-        "prompt": prompt,
         "max_tokens": max_tokens,
         "temperature": 0.0,
         "stream": true,
         "stream_options": {"include_usage": true},
-    })
+    });
+    match prompt {
+        PromptBody::Ids(ids) => {
+            body["prompt"] = json!(ids);
+            body["return_token_ids"] = json!(true);
+        }
+        PromptBody::Text(text) => body["prompt"] = json!(text),
+    }
+    body
 }
 
 /// What one `data:` chunk of a completion stream says.
@@ -192,8 +197,10 @@ mod tests {
         let b = completion_body("m", &PromptBody::Ids(vec![1, 2]), 4);
         assert_eq!(b["prompt"], json!([1, 2]));
         assert_eq!(b["stream"], json!(true));
+        assert_eq!(b["return_token_ids"], json!(true));
         let b = completion_body("m", &PromptBody::Text("a b".into()), 4);
         assert_eq!(b["prompt"], json!("a b"));
+        assert!(b.get("return_token_ids").is_none());
         assert_eq!(b["max_tokens"], json!(4));
     }
 

@@ -71,6 +71,10 @@ pub struct SendResult {
     pub wall_ns: u64,
     /// Answers resent as filler ids (token ids, no ids from the server, no tokenizer).
     pub filled_answers: u64,
+    /// Answers that joined a conversation as the ids the server sent (`token_ids`).
+    pub answers_as_server_ids: u64,
+    /// Answers that joined a conversation as ids re-encoded from their text.
+    pub answers_reencoded: u64,
 }
 
 enum Msg {
@@ -107,6 +111,8 @@ pub async fn send_all(
         tally: Tally::default(),
         wall_ns: 0,
         filled_answers: 0,
+        answers_as_server_ids: 0,
+        answers_reencoded: 0,
     };
     let mut next_progress = plan.progress_every;
     loop {
@@ -227,6 +233,13 @@ fn handle(
         && let Some(conv) = convs.get_mut(&f.session)
     {
         let ids = answer_ids(&s.token_ids, &s.text, plan.tokenizer.as_deref());
+        if matches!(plan.mode, PromptMode::Ids) {
+            if !s.token_ids.is_empty() {
+                out.answers_as_server_ids += 1;
+            } else if !ids.is_empty() {
+                out.answers_reencoded += 1;
+            }
+        }
         conv.answered(&plan.mode, f.turn, &s.text, &ids, output_tokens);
     }
     ended.map(|s| s as u32)

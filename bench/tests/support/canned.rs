@@ -10,6 +10,9 @@
 //! | `stall` | 200 SSE, one chunk, then silence for `stall` |
 //! | `hang` | nothing at all for `stall` |
 //!
+//! Started with [`Canned::start_with_ids`], `ok` also answers vLLM's `return_token_ids`: each
+//! chunk carries its token's id (100, 101, 102).
+//!
 //! A non-streamed text request is answered with `usage.prompt_tokens` = 2 × its words
 //! (what the client's calibration reads). Every request body is kept, so tests can check what was sent and in which order. Each
 //! connection serves one request and closes; the server thread stops when dropped.
@@ -37,8 +40,18 @@ pub struct Canned {
 }
 
 impl Canned {
-    /// Starts the server; `stall` is how long `stall` and `hang` stay silent.
+    /// Starts the server; `stall` is how long `stall` and `hang` stay silent. It sends no
+    /// token ids (as servers without `return_token_ids`).
     pub fn start(stall: Duration) -> Canned {
+        Canned::start_inner(stall, false)
+    }
+
+    /// [`Canned::start`], answering `return_token_ids` as vLLM and `fastlibra serve` do.
+    pub fn start_with_ids(stall: Duration) -> Canned {
+        Canned::start_inner(stall, true)
+    }
+
+    fn start_inner(stall: Duration, ids: bool) -> Canned {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         listener.set_nonblocking(true).expect("nonblocking");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -50,7 +63,7 @@ impl Canned {
                 match listener.accept() {
                     Ok((conn, _)) => {
                         let b = b.clone();
-                        std::thread::spawn(move || serve(conn, &b, stall));
+                        std::thread::spawn(move || serve(conn, &b, stall, ids));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
@@ -80,7 +93,7 @@ impl Drop for Canned {
     }
 }
 
-fn serve(conn: TcpStream, bodies: &Mutex<Vec<serde_json::Value>>, stall: Duration) {
+fn serve(conn: TcpStream, bodies: &Mutex<Vec<serde_json::Value>>, stall: Duration, ids: bool) {
     let _ = conn.set_nonblocking(false);
     let mut reader = BufReader::new(conn.try_clone().expect("clone"));
     let mut line = String::new();
@@ -117,6 +130,7 @@ fn serve(conn: TcpStream, bodies: &Mutex<Vec<serde_json::Value>>, stall: Duratio
             let model = v["model"].as_str().unwrap_or("").to_string();
             let streamed = v["stream"].as_bool().unwrap_or(false);
             let words = v["prompt"].as_str().map(|p| p.split_whitespace().count());
+            let ids = ids && v["return_token_ids"] == serde_json::json!(true);
             bodies.lock().expect("lock").push(v);
             match (streamed, words) {
                 // A non-streamed text request (calibration): two tokens per word.
@@ -125,7 +139,7 @@ fn serve(conn: TcpStream, bodies: &Mutex<Vec<serde_json::Value>>, stall: Duratio
                         "usage": {"prompt_tokens": 2 * words, "completion_tokens": 1}});
                     respond(&mut conn, "200 OK", "application/json", &usage.to_string());
                 }
-                _ => completion(&mut conn, &model, stall),
+                _ => completion(&mut conn, &model, stall, ids),
             }
         }
         _ => respond(&mut conn, "404 Not Found", "text/plain", "no such path"),
@@ -147,13 +161,27 @@ fn chunk(text: &str) -> String {
     )
 }
 
-fn completion(conn: &mut TcpStream, model: &str, stall: Duration) {
+fn chunk_with_id(text: &str, id: u32) -> String {
+    format!(
+        "data: {}\n\n",
+        serde_json::json!({"choices": [{"index": 0, "text": text, "token_ids": [id],
+            "finish_reason": null}]})
+    )
+}
+
+fn completion(conn: &mut TcpStream, model: &str, stall: Duration, ids: bool) {
     let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
     match model {
         "ok" => {
             let _ = conn.write_all(head.as_bytes());
             for i in 0..3 {
-                let _ = conn.write_all(chunk(&format!(" tok{i}")).as_bytes());
+                let text = format!(" tok{i}");
+                let piece = if ids {
+                    chunk_with_id(&text, 100 + i)
+                } else {
+                    chunk(&text)
+                };
+                let _ = conn.write_all(piece.as_bytes());
                 let _ = conn.flush();
                 std::thread::sleep(Duration::from_millis(5));
             }

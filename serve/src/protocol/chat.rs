@@ -37,6 +37,8 @@ pub struct ChatRequest {
     pub top_logprobs: Option<u32>,
     /// Completions per request; only 1 is supported.
     pub n: Option<u32>,
+    /// Also return the prompt's and the answer's token ids (vLLM's extension).
+    pub return_token_ids: Option<bool>,
 }
 
 /// One message in.
@@ -83,6 +85,9 @@ pub struct ChatResponse {
     pub choices: Vec<ChatChoice>,
     /// Token counts.
     pub usage: UsageBody,
+    /// With `return_token_ids`: the prompt's token ids (streamed: in the first chunk only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_token_ids: Option<Vec<u32>>,
 }
 
 /// The answer's message.
@@ -96,6 +101,9 @@ pub struct ChatChoice {
     pub logprobs: Option<ChatLogprobs>,
     /// `stop` or `length`.
     pub finish_reason: &'static str,
+    /// With `return_token_ids`: the generated token ids (streamed: this chunk's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_ids: Option<Vec<u32>>,
 }
 
 /// A message out.
@@ -154,6 +162,9 @@ pub struct ChatChunk {
     /// Only in the last chunk, with `stream_options.include_usage`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageBody>,
+    /// With `return_token_ids`: the prompt's token ids (streamed: in the first chunk only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_token_ids: Option<Vec<u32>>,
 }
 
 /// A piece of the message.
@@ -167,6 +178,9 @@ pub struct ChatChunkChoice {
     pub logprobs: Option<ChatLogprobs>,
     /// Set in the last piece.
     pub finish_reason: Option<&'static str>,
+    /// With `return_token_ids`: the generated token ids (streamed: this chunk's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_ids: Option<Vec<u32>>,
 }
 
 /// What a chunk adds to the message.

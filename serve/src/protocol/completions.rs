@@ -53,6 +53,8 @@ pub struct CompletionRequest {
     pub echo: Option<bool>,
     /// Candidates per completion (not supported above 1).
     pub best_of: Option<u32>,
+    /// Also return the prompt's and the completion's token ids (vLLM's extension).
+    pub return_token_ids: Option<bool>,
 }
 
 /// A completion answer.
@@ -83,6 +85,12 @@ pub struct CompletionChoice {
     pub logprobs: Option<CompletionLogprobs>,
     /// `stop` or `length`; null in a streamed piece before the last.
     pub finish_reason: Option<&'static str>,
+    /// With `return_token_ids`: the prompt's token ids (streamed: in the first chunk only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_token_ids: Option<Vec<u32>>,
+    /// With `return_token_ids`: the generated token ids (streamed: this chunk's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_ids: Option<Vec<u32>>,
 }
 
 /// The legacy completions log-probability format.

@@ -15,6 +15,7 @@ use crate::protocol::{
 };
 use crate::sse::{self, Chunks};
 use crate::state::{AppState, unix_now_s};
+use crate::token_ids::StreamedIds;
 use crate::{logprobs, parse, validate};
 
 /// Answers a chat completion, plain or streamed.
@@ -35,6 +36,7 @@ async fn run(state: &Arc<AppState>, request: Request) -> Result<Response, ApiErr
     let created = unix_now_s();
     let model = running.validated.model.clone();
     let want_logprobs = running.validated.request.params.logprobs.is_some();
+    let want_ids = running.validated.return_token_ids;
     if running.validated.stream {
         let chunks = ChatChunks {
             id,
@@ -42,10 +44,13 @@ async fn run(state: &Arc<AppState>, request: Request) -> Result<Response, ApiErr
             model,
             tokenizer: info.tokenizer.clone(),
             want_logprobs,
+            ids: StreamedIds::new(want_ids, &running.validated.request.prompt),
         };
         return Ok(sse::stream(running, chunks).into_response());
     }
+    let prompt_token_ids = want_ids.then(|| running.validated.request.prompt.clone());
     let done = running.collect().await?;
+    let token_ids = want_ids.then(|| done.tokens.iter().map(|(t, _)| t.id).collect());
     let logprobs = want_logprobs.then(|| logprobs::chat(&info.tokenizer, &done.tokens));
     let response = ChatResponse {
         id,
@@ -60,8 +65,10 @@ async fn run(state: &Arc<AppState>, request: Request) -> Result<Response, ApiErr
             },
             logprobs,
             finish_reason: finish_name(done.finish),
+            token_ids,
         }],
         usage: done.usage.into(),
+        prompt_token_ids,
     };
     Ok(axum::Json(response).into_response())
 }
@@ -72,10 +79,11 @@ struct ChatChunks {
     model: String,
     tokenizer: Arc<Tokenizer>,
     want_logprobs: bool,
+    ids: StreamedIds,
 }
 
 impl ChatChunks {
-    fn chunk(&self, choices: Vec<ChatChunkChoice>, usage: Option<Usage>) -> String {
+    fn chunk(&mut self, choices: Vec<ChatChunkChoice>, usage: Option<Usage>) -> String {
         sse::json(&ChatChunk {
             id: self.id.clone(),
             object: "chat.completion.chunk",
@@ -83,6 +91,7 @@ impl ChatChunks {
             model: self.model.clone(),
             choices,
             usage: usage.map(Into::into),
+            prompt_token_ids: self.ids.take_prompt(),
         })
     }
 }
@@ -98,12 +107,14 @@ impl Chunks for ChatChunks {
             delta,
             logprobs: None,
             finish_reason: None,
+            token_ids: self.ids.take(),
         };
         Some(self.chunk(vec![choice], None))
     }
 
     fn token(&mut self, step: &Step) -> Option<String> {
-        if step.text.is_empty() && !self.want_logprobs {
+        self.ids.push(step.token.id);
+        if step.text.is_empty() && !self.want_logprobs && !self.ids.on() {
             return None;
         }
         let pair = [(step.token.clone(), step.text.clone())];
@@ -117,6 +128,7 @@ impl Chunks for ChatChunks {
                 .want_logprobs
                 .then(|| logprobs::chat(&self.tokenizer, &pair)),
             finish_reason: None,
+            token_ids: self.ids.take(),
         };
         Some(self.chunk(vec![choice], None))
     }
@@ -127,6 +139,7 @@ impl Chunks for ChatChunks {
             delta: ChatDelta::default(),
             logprobs: None,
             finish_reason: Some(finish_name(finish)),
+            token_ids: self.ids.take(),
         };
         self.chunk(vec![choice], None)
     }

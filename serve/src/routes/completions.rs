@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::protocol::{CompletionChoice, CompletionChunk, CompletionResponse};
 use crate::sse::{self, Chunks};
 use crate::state::{AppState, unix_now_s};
+use crate::token_ids::StreamedIds;
 use crate::{logprobs, parse, validate};
 
 /// Answers a completion, plain or streamed.
@@ -33,6 +34,7 @@ async fn run(state: &Arc<AppState>, request: Request) -> Result<Response, ApiErr
     let created = unix_now_s();
     let model = running.validated.model.clone();
     let want_logprobs = running.validated.request.params.logprobs.is_some();
+    let want_ids = running.validated.return_token_ids;
     if running.validated.stream {
         let chunks = CompletionChunks {
             id,
@@ -41,10 +43,13 @@ async fn run(state: &Arc<AppState>, request: Request) -> Result<Response, ApiErr
             tokenizer: info.tokenizer.clone(),
             want_logprobs,
             offset: 0,
+            ids: StreamedIds::new(want_ids, &running.validated.request.prompt),
         };
         return Ok(sse::stream(running, chunks).into_response());
     }
+    let prompt_token_ids = want_ids.then(|| running.validated.request.prompt.clone());
     let done = running.collect().await?;
+    let token_ids = want_ids.then(|| done.tokens.iter().map(|(t, _)| t.id).collect());
     let logprobs = want_logprobs.then(|| logprobs::completion(&info.tokenizer, &done.tokens, 0));
     let response = CompletionResponse {
         id,
@@ -56,6 +61,8 @@ async fn run(state: &Arc<AppState>, request: Request) -> Result<Response, ApiErr
             text: done.text,
             logprobs,
             finish_reason: Some(finish_name(done.finish)),
+            prompt_token_ids,
+            token_ids,
         }],
         usage: done.usage.into(),
     };
@@ -69,6 +76,7 @@ struct CompletionChunks {
     tokenizer: Arc<Tokenizer>,
     want_logprobs: bool,
     offset: usize,
+    ids: StreamedIds,
 }
 
 impl CompletionChunks {
@@ -90,7 +98,8 @@ impl Chunks for CompletionChunks {
     }
 
     fn token(&mut self, step: &Step) -> Option<String> {
-        if step.text.is_empty() && !self.want_logprobs {
+        self.ids.push(step.token.id);
+        if step.text.is_empty() && !self.want_logprobs && !self.ids.on() {
             return None;
         }
         let pair = [(step.token.clone(), step.text.clone())];
@@ -103,6 +112,8 @@ impl Chunks for CompletionChunks {
             text: step.text.clone(),
             logprobs,
             finish_reason: None,
+            prompt_token_ids: self.ids.take_prompt(),
+            token_ids: self.ids.take(),
         };
         Some(self.chunk(vec![choice], None))
     }
@@ -113,6 +124,8 @@ impl Chunks for CompletionChunks {
             text: String::new(),
             logprobs: None,
             finish_reason: Some(finish_name(finish)),
+            prompt_token_ids: self.ids.take_prompt(),
+            token_ids: self.ids.take(),
         };
         self.chunk(vec![choice], None)
     }

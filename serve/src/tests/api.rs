@@ -284,3 +284,70 @@ fn health_is_ok_and_unknown_paths_are_404_bodies() {
     get(server.local_addr(), "/v1/nothing").error(404);
     server.stop();
 }
+
+/// The ids of every chunk's first choice, in order, and the prompt's from the first chunk that
+/// carries them (on the choice for completions, on the chunk for chat).
+fn streamed_ids(events: &[String]) -> (Vec<u64>, Option<serde_json::Value>) {
+    let mut ids = Vec::new();
+    let mut prompt = None;
+    for e in events.iter().filter(|e| e.as_str() != "[DONE]") {
+        let c: serde_json::Value = serde_json::from_str(e).unwrap();
+        let found = [&c["prompt_token_ids"], &c["choices"][0]["prompt_token_ids"]]
+            .into_iter()
+            .find(|v| !v.is_null());
+        if let Some(p) = found {
+            assert!(prompt.is_none(), "prompt ids sent twice: {events:?}");
+            prompt = Some(p.clone());
+        }
+        if let Some(list) = c["choices"][0]["token_ids"].as_array() {
+            ids.extend(list.iter().map(|v| v.as_u64().unwrap()));
+        }
+    }
+    (ids, prompt)
+}
+
+#[test]
+fn return_token_ids_gives_the_prompt_once_and_every_generated_id_once() {
+    let (fake, _a, _b) = fake_with_two();
+    let server = serve(fake, FrontOptions::default());
+    let addr = server.local_addr();
+    let body = |stream: bool, ids: bool| {
+        format!(
+            r#"{{"model": "alpha", "prompt": [72, 73, 74], "max_tokens": 6, "seed": 3,
+                 "stream": {stream}, "return_token_ids": {ids}}}"#
+        )
+    };
+    let plain = post(addr, "/v1/completions", &body(false, true)).json();
+    let choice = &plain["choices"][0];
+    assert_eq!(choice["prompt_token_ids"], serde_json::json!([72, 73, 74]));
+    let generated: Vec<u64> = choice["token_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(generated.len(), 6);
+    let (ids, prompt) = streamed_ids(&post(addr, "/v1/completions", &body(true, true)).events());
+    assert_eq!(ids, generated, "the stream carries the plain answer's ids");
+    assert_eq!(prompt, Some(serde_json::json!([72, 73, 74])));
+    // Not asked for: no ids at all.
+    let plain = post(addr, "/v1/completions", &body(false, false)).json();
+    assert!(plain["choices"][0].get("token_ids").is_none(), "{plain}");
+    let (ids, prompt) = streamed_ids(&post(addr, "/v1/completions", &body(true, false)).events());
+    assert!(ids.is_empty() && prompt.is_none());
+
+    let chat = |stream: bool| {
+        format!(
+            r#"{{"model": "beta", "messages": [{{"role": "user", "content": "hi"}}],
+                 "max_tokens": 5, "seed": 2, "stream": {stream}, "return_token_ids": true}}"#
+        )
+    };
+    let plain = post(addr, "/v1/chat/completions", &chat(false)).json();
+    let prompt_len = plain["prompt_token_ids"].as_array().unwrap().len();
+    assert_eq!(plain["usage"]["prompt_tokens"], prompt_len as u64);
+    let generated = plain["choices"][0]["token_ids"].clone();
+    let (ids, prompt) = streamed_ids(&post(addr, "/v1/chat/completions", &chat(true)).events());
+    assert_eq!(serde_json::json!(ids), generated);
+    assert_eq!(prompt, Some(plain["prompt_token_ids"].clone()));
+    server.stop();
+}
