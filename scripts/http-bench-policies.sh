@@ -2,7 +2,8 @@
 # fastlibra's cache policies measured end to end through `fastlibra serve`: SmolLM2
 # (scripts/fetch-model.sh) with synthesised PEFT adapters, one server per policy started and
 # stopped by `bench --backend http --spawn-server`, the DGG workload, one combined report;
-# then the same workload in-process (`bench --backend cpu --model`) to show what HTTP adds.
+# then the same workload in-process (`bench --backend cpu --model`, the same drain) to show
+# what HTTP adds.
 # See docs/http-bench.md.
 #
 # Usage: scripts/http-bench-policies.sh [OUT_DIR] [extra bench flags…]
@@ -55,8 +56,9 @@ common=(--workload dgg --tenants "$tenants" --rate "${RATE:-0.1}"
 server="'$bin' serve --model '$model' --served-model-name smollm2 --policy {policy} \
 --host 127.0.0.1 --port {port} --cores $cores --hbm $hbm --host-tier $host_tier --nvme $nvme \
 --lora-modules ${modules[*]}"
-# Token ids for exact prompt lengths; fastlibra serve streams text only, so each answer is
-# re-encoded by the model's tokenizer for the next turn of a call (its history KV then matches).
+# Token ids for exact prompt lengths; the next turn of a call resends the ids the server
+# returned (`return_token_ids`), so its history KV matches. The tokenizer is the fallback for a
+# server that returns none.
 "$bin" bench --backend http --spawn-server "$server" --tokens-as-ids --tokenizer "$model" \
     "${map[@]}" \
     --drain "${DRAIN:-300}" --request-timeout 300 "${common[@]}" --out "$out/http" "$@"
@@ -64,7 +66,7 @@ server="'$bin' serve --model '$model' --served-model-name smollm2 --policy {poli
 if [ "${IN_PROCESS:-1}" = 1 ]; then
     "$bin" bench --backend cpu --model "$model" --adapters "$out/adapters" \
         --cores "$cores" --hbm "$hbm" --host "$host_tier" --nvme "$nvme" \
-        "${common[@]}" --out "$out/in-process" "$@"
+        --drain "${DRAIN:-300}" "${common[@]}" --out "$out/in-process" "$@"
 fi
 
 python3 - "$out" <<'EOF'
