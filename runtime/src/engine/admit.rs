@@ -405,8 +405,9 @@ impl Engine {
     /// [`Engine::start_transfer`], returning the id of the command that carries the node: a
     /// new one, or with `only` the still-queued command `only` (the node joins it or does not
     /// move; see [`Engine::join_tail`]). A node entering HBM whose parent is still on its way
-    /// there moves only in its parent's command, behind it. A KV demotion to NVMe joins the
-    /// last demotion still queued when it fits.
+    /// there moves only in its parent's command, behind it. A background KV demotion to NVMe
+    /// joins the last background demotion still queued when it fits; an on-demand one
+    /// (`urgent`) travels alone.
     pub(crate) fn start_transfer_in(
         &mut self,
         node: NodeId,
@@ -425,11 +426,16 @@ impl Engine {
                     .is_ok_and(|v| matches!(v.state(), NodeState::InFlight { to: Tier::Hbm, .. }))
             });
         let must_hold = if behind { parent } else { None };
-        // A path's blocks share a command, and so do demotions to NVMe (background host
-        // copies nobody waits for). Swap-out victims do not: batched into one command (tried)
-        // they free their HBM pages only when the last victim's copy ends, so on-demand loads
-        // wait longer for room: chatbot's mean TTFT went to 333 ms (302 ms one victim per
-        // copy; 54 ms batching only paths; 1,200 s at 16 sessions/s, seed 4242).
+        // A path's blocks share a command, and so do background demotions to NVMe. Swap-out
+        // victims do not: batched into one command (tried) they free their HBM pages only when
+        // the last victim's copy ends, so on-demand loads wait longer for room: chatbot's mean
+        // TTFT went to 333 ms (302 ms one victim per copy; 54 ms batching only paths; 1,200 s
+        // at 16 sessions/s, seed 4242). Nor do on-demand demotions (`urgent`: host room a
+        // waiting copy needs): a batch frees its host pages only when it lands as a whole.
+        // Batching every demotion took chatbot's mean TTFT from 102.1 ms (no demotion
+        // batching) to 119.1 ms, P99 1,313 to 1,406 ms; sending the on-demand ones alone gives
+        // 108.1 ms, P99 1,070 ms (3,600 s at 16 sessions/s, seed 4242; seeds 1 and 2 in
+        // docs/benchmarks.md) and keeps most of the engine events batching saves.
         let must_join = only.is_some() || behind;
         let joined = if must_join {
             Some(self.join_tail(link, urgent, kind, pages, must_hold, only)?)
@@ -450,7 +456,7 @@ impl Engine {
                 joined
             );
             joined
-        } else if link == Link::NvmeWrite {
+        } else if link == Link::NvmeWrite && !urgent {
             self.join_tail(link, urgent, kind, pages, None, None)
         } else {
             None

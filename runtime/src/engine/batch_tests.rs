@@ -1,6 +1,6 @@
 //! Multi-node transfer commands: a path's missing blocks travel as one command, which
-//! completes, fails or is lost as a whole, and so do demotions to NVMe; swap-out victims keep
-//! one command each. Invariants are checked after every input
+//! completes, fails or is lost as a whole, and so do background demotions to NVMe; swap-out
+//! victims, and demotions that free host room a waiting copy needs, keep one command each. Invariants are checked after every input
 //! (`EngineConfig::check_invariants`).
 
 use fastlibra_alloc::{NodeId, NodeState, Tier};
@@ -12,9 +12,13 @@ use super::{
 const BLOCK: u32 = 4;
 
 fn engine(transfer_pages_max: u32) -> Engine {
+    engine_sized([64, 64, 64], transfer_pages_max)
+}
+
+fn engine_sized(pages: [u32; 3], transfer_pages_max: u32) -> Engine {
     let mut config = EngineConfig::new(
         PolicyKind::Fastlibra,
-        [64, 64, 64],
+        pages,
         BLOCK,
         1,
         1 << 20,
@@ -248,4 +252,40 @@ fn promoting_a_queued_background_command_moves_all_its_nodes() {
     assert_eq!(urgent.nodes(), &ids[..]);
     assert!(urgent.on_demand);
     assert!(!e.links.promote(ids[0]), "already on demand");
+}
+
+#[test]
+fn a_demotion_a_waiting_copy_needs_travels_alone() {
+    // A host tier of 8 pages, full of KV leaves, and a request whose block sits on NVMe: its
+    // copy to the host waits for room.
+    let mut e = engine_sized([64, 8, 64], 32);
+    let ids = path_in_host(&mut e, 1);
+    e.tree.begin_transfer(ids[0], Tier::Nvme).expect("a leaf");
+    e.tree.complete_transfer(ids[0]).expect("begun");
+    let lora = e.tree.lora_of(ids[0]).expect("alive");
+    let fillers: Vec<NodeId> = (0..8u64)
+        .map(|key| {
+            let leaf = e.tree.insert_kv(lora, Some(1000 + key), 0).expect("room");
+            e.tree.begin_transfer(leaf, Tier::Host).expect("a leaf");
+            e.tree.complete_transfer(leaf).expect("begun");
+            leaf
+        })
+        .collect();
+    assert_eq!(e.tree.usage(Tier::Host).free, 0);
+    arrive(&mut e, 1, 1);
+    let cmds = polled(&mut e);
+    // The one page the copy needs comes from one demotion, on demand and alone; the rest of
+    // the round is background work and shares a command.
+    assert_eq!(cmds.len(), 2, "{cmds:?}");
+    assert!(cmds.iter().all(|c| c.link == Link::NvmeWrite));
+    assert!(cmds[0].on_demand);
+    assert_eq!(cmds[0].nodes().len(), 1);
+    assert!(!cmds[1].on_demand);
+    assert_eq!(cmds[1].nodes().len(), fillers.len() - 1);
+    // Its landing frees the room at once, and the waiting copy starts.
+    e.handle_transfer_done(2, cmds[0].id, true).expect("issued");
+    let read = polled(&mut e);
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert_eq!(read[0].link, Link::NvmeRead);
+    assert_eq!(read[0].nodes(), &ids[..]);
 }

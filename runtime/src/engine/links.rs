@@ -4,7 +4,8 @@
 //!
 //! One command may carry several nodes (at most [`TRANSFER_NODES_MAX`], and at most
 //! `EngineConfig::transfer_pages_max` pages): the missing blocks of one path, or KV blocks
-//! demoted from host to NVMe. The engine appends a node to such a command while it is still
+//! demoted from host to NVMe in the background (a demotion a waiting copy needs travels alone,
+//! so its host pages free when its own copy lands). The engine appends a node to such a command while it is still
 //! queued (never to one already handed to the driver), so the driver sees one copy and reports
 //! one completion for all of them.
 

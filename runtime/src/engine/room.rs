@@ -29,7 +29,7 @@ impl Engine {
     ) -> bool {
         match tier {
             Tier::Hbm => self.make_room_hbm(pages, kind, urgent),
-            Tier::Host => self.make_room_host(pages),
+            Tier::Host => self.make_room_host(pages, urgent),
             Tier::Nvme => self.make_room_nvme(pages),
         }
     }
@@ -261,10 +261,17 @@ impl Engine {
         }
     }
 
-    fn make_room_host(&mut self, pages: u32) -> bool {
-        if self.tree.usage(Tier::Host).free >= pages {
+    /// Makes `pages` free on the host. KV goes to NVMe by copy (its pages free when the copy
+    /// lands), or is dropped if NVMe has no room. If `urgent` (a transfer waits for this
+    /// room), the demotions that cover the shortfall are on demand: each travels alone and
+    /// ahead of background ones, so its pages free as soon as its own copy lands instead of
+    /// when a whole batch does. The rest of the round is background work and batches.
+    fn make_room_host(&mut self, pages: u32, urgent: bool) -> bool {
+        let free = self.tree.usage(Tier::Host).free;
+        if free >= pages {
             return true;
         }
+        let mut shortfall = if urgent { pages - free } else { 0 };
         let mut out = std::mem::take(&mut self.scratch_scored);
         let scorer = self.out_scorer();
         self.tree.lowest_ranked(
@@ -277,21 +284,22 @@ impl Engine {
             if self.tree.usage(Tier::Host).free >= pages {
                 break;
             }
-            let kind = self
-                .tree
-                .node(c.node)
-                .map(|v| v.kind())
-                .unwrap_or(NodeKind::Kv);
+            let Ok(view) = self.tree.node(c.node) else {
+                continue;
+            };
+            let (kind, node_pages) = (view.kind(), view.pages());
             // An adapter leaves at once (clean). KV is copied to NVMe when it has room (or can
             // make it), else dropped.
-            let pages = self.tree.node(c.node).map_or(1, |v| v.pages());
             if kind == NodeKind::Lora {
-                if self.make_room_nvme(pages) && self.evict_clean(c.node) {
+                if self.make_room_nvme(node_pages) && self.evict_clean(c.node) {
                     self.stats.demotions += 1;
                 }
-            } else if self.make_room_nvme(pages) && self.start_transfer(c.node, Tier::Nvme, false) {
+            } else if self.make_room_nvme(node_pages)
+                && self.start_transfer(c.node, Tier::Nvme, shortfall > 0)
+            {
                 self.stats.demotions += 1;
-            } else if kind == NodeKind::Kv {
+                shortfall = shortfall.saturating_sub(node_pages);
+            } else {
                 self.drop_node(c.node);
             }
         }
