@@ -8,6 +8,7 @@
 use fastlibra_alloc::{AllocError, Match, MatchedBlock, NodeId, NodeKind, NodeState, Tier};
 
 use super::links::{Link, TransferCmd};
+use super::order::LineOrder;
 use super::request::{Phase, Request};
 use super::{Engine, EngineError, NewRequest};
 use crate::outcome::{FailureReason, RequestOutcome};
@@ -130,12 +131,13 @@ impl Engine {
         }
     }
 
-    /// Re-evaluates the oldest waiting requests that wait on memory rather than a transfer.
+    /// Re-evaluates the first waiting requests, in the policy's order (see [`super::order`]),
+    /// that wait on memory rather than a transfer.
     pub(crate) fn retry_blocked(&mut self) {
         let blocked: Vec<(u32, u64)> = self
-            .waiting
-            .iter()
-            .filter_map(|&slot| {
+            .line_in(LineOrder::Service)
+            .into_iter()
+            .filter_map(|slot| {
                 let r = &self.requests[slot as usize];
                 (r.phase == Phase::Waiting && r.waiting_on.is_none()).then_some((slot, r.id))
             })
@@ -328,13 +330,20 @@ impl Engine {
     /// path): staged paths of requests not yet running may take at most
     /// `EngineConfig::staging_fraction` of HBM, so that waiting requests can never pin all of
     /// it and starve the running ones. While the line is wedged (see [`super::progress`])
-    /// only its head stages, whatever it already holds or the others hold.
+    /// only its head stages, whatever it already holds or the others hold. A fresh request
+    /// does not start while an overdue one waits for room (see [`super::order`]).
     fn may_stage(&self, slot: u32) -> bool {
         if self.wedged {
             return self.head() == Some(slot);
         }
         let r = &self.requests[slot as usize];
-        if r.pin.is_some() || self.staged_pages == 0 {
+        if r.pin.is_some() {
+            return true;
+        }
+        if self.yields_staging(slot) {
+            return false;
+        }
+        if self.staged_pages == 0 {
             return true;
         }
         let limit = f64::from(self.config.pages[Tier::Hbm.index()]) * self.config.staging_fraction;

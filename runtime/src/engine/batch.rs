@@ -1,12 +1,15 @@
 //! Iteration-level continuous batching: forming a step (decodes first, then prefill chunks
-//! within the token budget, first come first served), growing each request's KV chain, and
-//! advancing requests when the step completes. Preemption by recompute is the last resort
-//! when pages run out.
+//! within the token budget, ready requests in the policy's order: first come first served, or
+//! fastlibra's fresh first with an aging bound, see [`super::order`]), growing each request's
+//! KV chain, and advancing requests when the step completes. Preemption by recompute is the
+//! last resort when pages run out.
 //!
 //! # Who gives way when pages run out
 //!
 //! Requests rank by arrival (`Request::seq`). The running list and the waiting line are both
-//! kept in that order; a preempted request goes back to its place in the line.
+//! kept in that order; a preempted request goes back to its place in the line. The order in
+//! which ready requests are *offered* seats may differ (fresh first), but once seated they
+//! rank by arrival here, and the progress rule seats the oldest first.
 //!
 //! - **A request is admitted with its whole prompt.** A ready request joins the batch only
 //!   once its chain has blocks for all of its prefill, though each step computes at most the
@@ -32,6 +35,7 @@
 //! token per 150 ms and some requests were still unfinished after a 30 s drain.
 
 use super::Engine;
+use super::order::LineOrder;
 use super::request::Phase;
 use crate::outcome::{FailureReason, RequestOutcome};
 
@@ -81,7 +85,7 @@ impl Engine {
         let mut budget = self.config.prefill_token_budget;
         let mut seats = self.config.max_batch;
         self.seat_running(&mut entries, &mut budget, &mut seats);
-        self.seat_ready(&mut entries, &mut budget, &mut seats);
+        self.seat_ready(LineOrder::Service, &mut entries, &mut budget, &mut seats);
         if entries.is_empty() && self.running.is_empty() {
             self.make_way(&mut entries, &mut budget, &mut seats);
         }
@@ -150,25 +154,26 @@ impl Engine {
         }
     }
 
-    /// Ready requests in arrival order, while budget and seats last (first come first served:
-    /// the first that cannot get pages for its whole prefill stops admission, keeping what it
-    /// got). One with nothing to compute (an empty prompt) can never run and is passed over.
+    /// Ready requests in `order` (see [`super::order`]), while budget and seats last: the
+    /// first that cannot get pages for its whole prefill stops admission, keeping what it got,
+    /// so no one behind it in that order overtakes it. One with nothing to compute (an empty
+    /// prompt) can never run and is passed over.
     pub(crate) fn seat_ready(
         &mut self,
+        order: LineOrder,
         entries: &mut Vec<(u32, u64, u32, bool)>,
         budget: &mut u32,
         seats: &mut u32,
     ) {
-        let mut i = 0;
-        while i < self.waiting.len() && *seats > 0 && *budget > 0 {
-            let slot = self.waiting[i];
+        for slot in self.line_in(order) {
+            if *seats == 0 || *budget == 0 {
+                break;
+            }
             if self.requests[slot as usize].phase != Phase::Ready {
-                i += 1;
                 continue;
             }
             let want = self.requests[slot as usize].tokens_to_compute();
             if want == 0 {
-                i += 1;
                 continue;
             }
             // Blocks for the whole prefill, not just this chunk: a request admitted on its
@@ -177,7 +182,9 @@ impl Engine {
                 break;
             }
             let n = want.min(*budget);
-            self.waiting.remove(i);
+            let at = self.waiting.iter().position(|&s| s == slot);
+            self.waiting
+                .remove(at.expect("a ready request is in the line"));
             let seq = self.requests[slot as usize].seq;
             let at = self
                 .running

@@ -92,6 +92,9 @@ pub struct EngineConfig {
     /// link ahead of a later on-demand load. A single node larger than this still moves,
     /// alone; 1 batches nothing (one block per command, as before batching).
     pub transfer_pages_max: u32,
+    /// With `PolicyKnobs::fresh_first`: how long a request waits before it is overdue and no
+    /// fresh request may overtake it any more, ns (the bound on the wait overtaking adds).
+    pub overdue_after_ns: u64,
     /// Cost estimates.
     pub costs: CostHints,
     /// For the static-split policies (`vllm`, `vllm-async`): most adapters cached in host
@@ -135,6 +138,7 @@ impl EngineConfig {
             link_queue_depth: 4,
             staging_fraction: 0.1,
             transfer_pages_max: 32,
+            overdue_after_ns: 40_000_000_000,
             costs,
             max_cpu_loras: None,
             check_invariants: false,

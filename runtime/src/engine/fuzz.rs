@@ -122,6 +122,8 @@ fn decode_config(bytes: &mut Bytes<'_>) -> EngineConfig {
     config.link_queue_depth = 1 + u32::from(limits >> 6);
     // The adapter sizes use the low 12 bits; the rest bound the pages of a batched transfer.
     config.transfer_pages_max = 1 + u32::from(sizes >> 12);
+    // From at once (every request overdue: first come first served) to 1.75 s.
+    config.overdue_after_ns = u64::from(limits & 7) * 250_000_000;
     config.check_invariants = true;
     config
 }

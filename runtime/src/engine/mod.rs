@@ -34,6 +34,9 @@ pub mod fuzz;
 mod inputs;
 pub mod links;
 mod live;
+mod order;
+#[cfg(test)]
+mod order_tests;
 pub mod policy;
 mod progress;
 mod recover;
@@ -129,6 +132,8 @@ pub struct Engine {
     /// No step could form, nothing ran and the head of the line was short of room: only the
     /// head may stage until a step forms (see [`progress`]).
     pub(crate) wedged: bool,
+    /// An overdue request waits for staging room (see [`order`]); refreshed every pass.
+    pub(crate) overdue_short: bool,
     pub(crate) next_step: u64,
     pub(crate) outcomes: VecDeque<RequestOutcome>,
     pub(crate) stats: EngineStats,
@@ -212,6 +217,7 @@ impl Engine {
             activation_walked: false,
             step: None,
             wedged: false,
+            overdue_short: false,
             next_step: 1,
             outcomes: VecDeque::new(),
             stats: EngineStats::default(),
@@ -370,6 +376,7 @@ impl Engine {
     /// One scheduling pass: re-evaluate waiting requests, form a step if none is in flight,
     /// release transfers to the links.
     fn schedule(&mut self) {
+        self.note_overdue_short();
         self.evaluate_dirty();
         if self.memory_changed {
             self.memory_changed = false;

@@ -9,6 +9,11 @@
 //! | `vllm-async`    | not kept  | yes (prefix caching)    | dropped         | static (0.2)  | LRU     | no (on demand, overlapped) |
 //! | `slora`         | n/a       | no                      | n/a             | unified       | LRU     | no (on demand) |
 //!
+//! The fastlibra policies also serve the waiting line fresh first (a request that has waited
+//! `EngineConfig::overdue_after_ns` goes before all fresh ones, in arrival order; see
+//! [`super::order`]); the baselines serve it first come first served, as vLLM's and S-LoRA's
+//! schedulers do.
+//!
 //! vLLM keeps LoRA weights in GPU slots (a fixed share of memory, LRU) with a host LRU behind
 //! them, and KV prefix blocks in the rest (LRU, HBM only, the LoRA id in the block hash);
 //! nothing links the two, so KV of an evicted LoRA stays: invalid KV. S-LoRA pages adapters and
@@ -71,6 +76,10 @@ pub struct PolicyKnobs {
     /// step runs while they load), as vLLM's model runner does; otherwise a load overlaps
     /// compute and only the requests that need it wait.
     pub sync_lora_load: bool,
+    /// Serve the waiting line freshest first, requests overdue (waited
+    /// `EngineConfig::overdue_after_ns`) before all others in arrival order; otherwise first
+    /// come first served. See [`super::order`].
+    pub fresh_first: bool,
 }
 
 impl PolicyKind {
@@ -112,6 +121,7 @@ impl PolicyKind {
             ranking: Ranking::CostModel,
             proactive: true,
             sync_lora_load: false,
+            fresh_first: true,
         };
         let vllm_async = PolicyKnobs {
             enforce_dependency: false,
@@ -121,6 +131,7 @@ impl PolicyKind {
             ranking: Ranking::Lru,
             proactive: false,
             sync_lora_load: false,
+            fresh_first: false,
         };
         match self {
             PolicyKind::Fastlibra => fastlibra,
@@ -145,6 +156,7 @@ impl PolicyKind {
                 ranking: Ranking::Lru,
                 proactive: false,
                 sync_lora_load: false,
+                fresh_first: false,
             },
         }
     }

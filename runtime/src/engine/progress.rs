@@ -36,6 +36,7 @@
 //! youngest running one, so the oldest running request is never preempted by another.
 
 use super::Engine;
+use super::order::LineOrder;
 use super::request::Phase;
 
 impl Engine {
@@ -67,7 +68,7 @@ impl Engine {
                 self.evaluate(head); // may fail it (an adapter gone): the loop looks again
             }
             if self.requests.get(head as usize).map(|r| r.phase) == Some(Phase::Ready) {
-                self.seat_ready(entries, budget, seats);
+                self.seat_ready(LineOrder::Arrival, entries, budget, seats);
             }
             if !entries.is_empty() {
                 self.set_wedged(false);
