@@ -95,6 +95,10 @@ pub struct EngineConfig {
     /// With `PolicyKnobs::fresh_first`: how long a request waits before it is overdue and no
     /// fresh request may overtake it any more, ns (the bound on the wait overtaking adds).
     pub overdue_after_ns: u64,
+    /// With `PolicyKnobs::fresh_first`: fresh requests go first only while the line is backed
+    /// up, that is while its oldest request has waited at least this long, ns; a line that
+    /// drains sooner is served in arrival order.
+    pub backlog_after_ns: u64,
     /// Cost estimates.
     pub costs: CostHints,
     /// For the static-split policies (`vllm`, `vllm-async`): most adapters cached in host
@@ -139,6 +143,7 @@ impl EngineConfig {
             staging_fraction: 0.1,
             transfer_pages_max: 32,
             overdue_after_ns: 40_000_000_000,
+            backlog_after_ns: 1_000_000_000,
             costs,
             max_cpu_loras: None,
             check_invariants: false,

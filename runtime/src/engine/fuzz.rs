@@ -124,6 +124,8 @@ fn decode_config(bytes: &mut Bytes<'_>) -> EngineConfig {
     config.transfer_pages_max = 1 + u32::from(sizes >> 12);
     // From at once (every request overdue: first come first served) to 1.75 s.
     config.overdue_after_ns = u64::from(limits & 7) * 250_000_000;
+    // Fresh first from the first wait (0) to once the oldest has waited 300 ms.
+    config.backlog_after_ns = u64::from((limits >> 3) & 3) * 100_000_000;
     config.check_invariants = true;
     config
 }

@@ -28,6 +28,7 @@ fn engine(policy: PolicyKind, overdue_after_ns: u64) -> Engine {
     config.check_invariants = true;
     config.max_batch = 1;
     config.overdue_after_ns = overdue_after_ns;
+    config.backlog_after_ns = 0;
     let mut e = Engine::new(config).expect("valid config");
     let adapter = e.tree.current_adapter(0).expect("registered");
     let lora = e.tree.adapter_node(adapter).expect("registered");
@@ -83,6 +84,19 @@ fn fastlibra_seats_the_freshest_request_first() {
         [3],
         "the request that arrived last overtakes the one before it"
     );
+}
+
+#[test]
+fn a_line_that_is_not_backed_up_keeps_arrival_order() {
+    let mut e = engine(PolicyKind::Fastlibra, 1_000 * MS);
+    e.config.backlog_after_ns = 10 * MS;
+    arrive(&mut e, MS, 1);
+    let first = e.poll_step().expect("1 runs at once");
+    arrive(&mut e, 2 * MS, 2);
+    arrive(&mut e, 3 * MS, 3);
+    // At 4 ms the oldest waiting request (2) has waited 2 ms, under the 10 ms bound.
+    finish(&mut e, 4 * MS, &first);
+    assert_eq!(seated(&e.poll_step().expect("seated")), [2]);
 }
 
 #[test]
