@@ -12,7 +12,7 @@
 //!  handle_step_done(now, tokens)    ──▶  advance requests, publish blocks    │
 //!  handle_timeout(now)              ──▶  swapper tick, HBM sample            ┘
 //!  poll_transfer()  ◀── TransferCmd (per link, on-demand before background; one node,
-//!                        or a path's missing blocks)
+//!                        a path's missing blocks, or background demotions to NVMe)
 //!  poll_step()      ◀── StepCmd (one compute step in flight at a time)
 //!  poll_outcome()   ◀── RequestOutcome (completed or failed requests)
 //!  poll_timeout()   ◀── when to call handle_timeout next
