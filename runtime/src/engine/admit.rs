@@ -136,7 +136,6 @@ impl Engine {
     pub(crate) fn retry_blocked(&mut self) {
         let blocked: Vec<(u32, u64)> = self
             .line_in(LineOrder::Service)
-            .into_iter()
             .filter_map(|slot| {
                 let r = &self.requests[slot as usize];
                 (r.phase == Phase::Waiting && r.waiting_on.is_none()).then_some((slot, r.id))

@@ -165,7 +165,11 @@ impl Engine {
         budget: &mut u32,
         seats: &mut u32,
     ) {
-        for slot in self.line_in(order) {
+        // Seating changes the line, so walk a copy of its order (in a buffer kept for reuse).
+        let mut line = std::mem::take(&mut self.scratch_line);
+        line.clear();
+        line.extend(self.line_in(order));
+        for &slot in &line {
             if *seats == 0 || *budget == 0 {
                 break;
             }
@@ -198,6 +202,7 @@ impl Engine {
             r.phase = Phase::Prefill;
             entries.push((slot, r.id, n, n == want));
         }
+        self.scratch_line = line;
     }
 
     fn step_command(&self, entries: &[(u32, u64, u32, bool)]) -> StepCmd {

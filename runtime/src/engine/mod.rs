@@ -173,6 +173,8 @@ pub struct Engine {
     pub(crate) adapter_pages_max: u32,
     pub(crate) scratch_match: fastlibra_alloc::Match,
     pub(crate) scratch_scored: Vec<fastlibra_alloc::Scored>,
+    /// The waiting line in serving order, for `seat_ready`.
+    pub(crate) scratch_line: Vec<u32>,
 }
 
 impl Engine {
@@ -239,6 +241,7 @@ impl Engine {
             adapter_pages_max: config.adapters.iter().map(|a| a.pages).max().unwrap_or(0),
             scratch_match: Default::default(),
             scratch_scored: Vec::with_capacity(256),
+            scratch_line: Vec::new(),
             config,
         })
     }

@@ -61,8 +61,8 @@ pub(crate) enum LineOrder {
 }
 
 impl Engine {
-    /// The waiting line's slots in `order`.
-    pub(crate) fn line_in(&self, order: LineOrder) -> Vec<u32> {
+    /// The waiting line's slots in `order`, lazily (a caller that takes a few reads a few).
+    pub(crate) fn line_in(&self, order: LineOrder) -> impl Iterator<Item = u32> + '_ {
         let overdue = match order {
             LineOrder::Service if self.config.knobs.fresh_first && self.backed_up() => {
                 self.overdue_len()
@@ -70,9 +70,7 @@ impl Engine {
             _ => self.waiting.len(),
         };
         let old = self.waiting.range(..overdue);
-        old.chain(self.waiting.range(overdue..).rev())
-            .copied()
-            .collect()
+        old.chain(self.waiting.range(overdue..).rev()).copied()
     }
 
     /// Whether the line is backed up: its oldest request has waited `backlog_after_ns`.
