@@ -5,32 +5,15 @@
 
 use fastlibra_alloc::{NodeId, NodeState, Tier};
 
-use super::{
-    AdapterInfo, CostHints, Engine, EngineConfig, Link, Lost, NewRequest, PolicyKind, TransferCmd,
-};
-
-const BLOCK: u32 = 4;
+use super::test_config::{BLOCK, checked_config};
+use super::{Engine, Link, Lost, NewRequest, PolicyKind, TransferCmd};
 
 fn engine(transfer_pages_max: u32) -> Engine {
     engine_sized([64, 64, 64], transfer_pages_max)
 }
 
 fn engine_sized(pages: [u32; 3], transfer_pages_max: u32) -> Engine {
-    let mut config = EngineConfig::new(
-        PolicyKind::Fastlibra,
-        pages,
-        BLOCK,
-        1,
-        1 << 20,
-        vec![AdapterInfo { rank: 8, pages: 2 }],
-        CostHints {
-            h2d_ns_per_page: 1_000.0,
-            d2h_ns_per_page: 1_000.0,
-            nvme_read_ns_per_page: 5_000.0,
-            recompute_ns_per_token: 10_000.0,
-        },
-    );
-    config.check_invariants = true;
+    let mut config = checked_config(PolicyKind::Fastlibra, pages);
     config.transfer_pages_max = transfer_pages_max;
     Engine::new(config).expect("valid config")
 }

@@ -43,6 +43,8 @@ mod recover;
 mod request;
 mod room;
 pub mod swapper;
+#[cfg(test)]
+mod test_config;
 
 use std::collections::VecDeque;
 

@@ -4,28 +4,13 @@
 
 use fastlibra_alloc::Tier;
 
-use super::{AdapterInfo, CostHints, Engine, EngineConfig, NewRequest, PolicyKind, StepCmd};
-
-const BLOCK: u32 = 4;
+use super::test_config::{BLOCK, checked_config};
+use super::{Engine, NewRequest, PolicyKind, StepCmd};
 const MS: u64 = 1_000_000;
 
 /// One seat per step, the adapter already in HBM: every step seats exactly one request.
 fn engine(policy: PolicyKind, overdue_after_ns: u64) -> Engine {
-    let mut config = EngineConfig::new(
-        policy,
-        [256, 64, 64],
-        BLOCK,
-        1,
-        1 << 20,
-        vec![AdapterInfo { rank: 8, pages: 2 }],
-        CostHints {
-            h2d_ns_per_page: 1_000.0,
-            d2h_ns_per_page: 1_000.0,
-            nvme_read_ns_per_page: 5_000.0,
-            recompute_ns_per_token: 10_000.0,
-        },
-    );
-    config.check_invariants = true;
+    let mut config = checked_config(policy, [256, 64, 64]);
     config.max_batch = 1;
     config.overdue_after_ns = overdue_after_ns;
     config.backlog_after_ns = 0;
