@@ -32,6 +32,9 @@ pub(crate) struct Front<'a> {
 
 pub(crate) type FrontInbox = TaggedInbox<FromShard>;
 
+/// The longest the front waits without a message; it wakes sooner for what is due.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+
 type Served = Result<(Vec<RequestOutcome>, u64, FxHashMap<u64, u64>), RealError>;
 
 type FrontResult = Result<(Vec<RequestOutcome>, Vec<(ShardReport, u64)>, u64), RealError>;
@@ -52,8 +55,8 @@ impl Front<'_> {
         let mut failure = None;
         let mut open = vec![true; txs.len()];
         while open.iter().any(|&o| o) {
-            let Some((s, msg)) = inbox.borrow_mut().pop_front() else {
-                glommio::timer::sleep(Duration::from_millis(1)).await;
+            let Some((s, msg)) = inbox.pop() else {
+                inbox.wait(IDLE_WAIT).await;
                 continue;
             };
             if !open[s] {
@@ -93,8 +96,8 @@ impl Front<'_> {
     async fn serve(&self, txs: &[ConnectedSender<ToShard>], inbox: &FrontInbox) -> Served {
         let mut ready = 0;
         while ready < txs.len() {
-            let Some((_, msg)) = inbox.borrow_mut().pop_front() else {
-                glommio::timer::sleep(Duration::from_millis(1)).await;
+            let Some((_, msg)) = inbox.pop() else {
+                inbox.wait(IDLE_WAIT).await;
                 continue;
             };
             match msg {
@@ -146,10 +149,7 @@ impl Front<'_> {
                 reloads += 1;
                 next_reload = Some(t + self.options.reload_every_ns.unwrap_or(u64::MAX));
             }
-            loop {
-                let Some((s, msg)) = inbox.borrow_mut().pop_front() else {
-                    break;
-                };
+            while let Some((s, msg)) = inbox.pop() {
                 match msg {
                     Some(FromShard::Outcome(mut o)) => {
                         loads[s] = loads[s].saturating_sub(1);
@@ -178,10 +178,20 @@ impl Front<'_> {
             if replay.is_done() || now > horizon {
                 break;
             }
-            let until_due = replay
-                .next_due_ns()
-                .map_or(1_000_000, |t| t.saturating_sub(now));
-            glommio::timer::sleep(Duration::from_nanos(until_due.clamp(50_000, 1_000_000))).await;
+            // Wait for an answer, or until the next arrival, reload or progress line is due.
+            let mut until = next_progress.min(horizon);
+            if let Some(t) = replay.next_due_ns() {
+                until = until.min(t);
+            }
+            if let Some(t) = next_reload {
+                until = until.min(t);
+            }
+            let now = self.clock.now_ns() - start_ns;
+            if until > now {
+                inbox
+                    .wait(Duration::from_nanos(until - now).min(IDLE_WAIT))
+                    .await;
+            }
         }
         Ok((outcomes, reloads, scheduled))
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use fastlibra_kernels::cpu::CpuModel;
 use glommio::channels::shared_channel::ConnectedSender;
 
-use super::inbox::{Inbox, send};
+use super::inbox::{ShardInbox, send};
 use super::{FromShard, ToShard};
 use crate::real::adapters::SourceAdapter;
 use crate::real::error::RealError;
@@ -20,7 +20,7 @@ pub(crate) async fn shard_main(
     adapters: &[Arc<SourceAdapter>],
     spill: &std::path::Path,
     clock: Clock,
-    rx: &Inbox<ToShard>,
+    rx: &ShardInbox<ToShard>,
     tx: &ConnectedSender<FromShard>,
 ) {
     let mut shard = match Shard::new(config, model, adapters, spill) {
@@ -39,14 +39,14 @@ pub(crate) async fn shard_main(
 async fn serve(
     shard: &mut Shard,
     clock: Clock,
-    rx: &Inbox<ToShard>,
+    rx: &ShardInbox<ToShard>,
     tx: &ConnectedSender<FromShard>,
 ) -> Result<(), RealError> {
     let mut served = 0u64;
     let mut finishing = false;
     loop {
         while !finishing {
-            let Some(msg) = rx.borrow_mut().pop_front() else {
+            let Some(msg) = rx.pop() else {
                 break;
             };
             finishing |= handle(shard, msg, clock, &mut served)?;
@@ -66,20 +66,18 @@ async fn serve(
             glommio::yield_if_needed().await;
             continue;
         }
-        // Idle: sleep until the engine's next timer, at most 1 ms (new messages wait that
-        // long at worst), or 50 µs while page I/O is in flight.
+        // Idle: wait for a message or the engine's next timer (at most 100 ms), or 50 µs
+        // while page I/O is in flight (its completions are polled).
         let now = clock.now_ns();
         let wait_ns = if shard.io_busy() {
             50_000
         } else {
             shard
                 .next_timer_ns()
-                .map_or(1_000_000, |t| t.saturating_sub(now))
-                .clamp(50_000, 1_000_000)
+                .map_or(100_000_000, |t| t.saturating_sub(now))
+                .clamp(50_000, 100_000_000)
         };
-        if rx.borrow().is_empty() {
-            glommio::timer::sleep(Duration::from_nanos(wait_ns)).await;
-        }
+        rx.wait(Duration::from_nanos(wait_ns)).await;
     }
 }
 
