@@ -60,6 +60,11 @@ pub struct BenchArgs {
     /// every request) from scratch and compare logits; the report gets `verify` per policy.
     #[arg(long)]
     verify: bool,
+    /// Also write `<policy>.requests.csv` in the report folder (each point's folder in a
+    /// sweep): one row per request with its TTFT, TPOT, end-to-end latency, TTFT breakdown,
+    /// tokens, hits and preemptions (docs/report.md), every backend.
+    #[arg(long)]
+    requests_csv: bool,
     /// `--backend cpu|cuda`: shards, one glommio executor pinned per core. [default: all cores]
     #[arg(long, value_name = "N")]
     cores: Option<u32>,

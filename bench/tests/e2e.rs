@@ -137,6 +137,52 @@ fn short_run_writes_a_complete_report() {
 }
 
 #[test]
+fn requests_csv_has_a_row_per_request_agreeing_with_the_report() {
+    let dir = scratch("requests-csv");
+    run(&dir, &[&SHORT[..], &["--out", "report"]].concat());
+    assert!(
+        !dir.join("report/fastlibra.requests.csv").exists(),
+        "written only when asked"
+    );
+    run(
+        &dir,
+        &[&SHORT[..], &["--out", "csv", "--requests-csv"]].concat(),
+    );
+    let v: Value = serde_json::from_str(&read(&dir.join("csv/report.json"))).expect("JSON");
+    for policy in POLICIES {
+        let text = read(&dir.join("csv").join(format!("{policy}.requests.csv")));
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+        let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+        let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+        let summary = &v["policies"][policy];
+        assert_eq!(
+            rows.len() as u64,
+            summary["requests"].as_u64().unwrap(),
+            "{policy}"
+        );
+        let ttfts: Vec<f64> = rows
+            .iter()
+            .filter(|r| !r[col("ttft_ms")].is_empty())
+            .map(|r| r[col("ttft_ms")].parse().expect("a number"))
+            .collect();
+        assert_eq!(
+            ttfts.len() as u64,
+            summary["ttft_ms"]["count"].as_u64().unwrap()
+        );
+        let mean = ttfts.iter().sum::<f64>() / ttfts.len() as f64;
+        let reported = summary["ttft_ms"]["mean"].as_f64().unwrap();
+        // The file rounds each TTFT down to the microsecond.
+        assert!(
+            (mean - reported).abs() < 0.002,
+            "{policy}: {mean} vs {reported}"
+        );
+        let ok = rows.iter().filter(|r| r[col("status")] == "ok").count() as u64;
+        assert_eq!(ok, summary["completed"].as_u64().unwrap(), "{policy}");
+    }
+}
+
+#[test]
 fn same_seed_same_bytes_and_json_flag() {
     let dir = scratch("determinism");
     bench(&dir, &["--out", "a", "--quiet"]);

@@ -194,7 +194,7 @@ fn the_command_writes_the_report_and_fails_only_when_nothing_was_answered() {
     ];
     // Adapter 0 → `ok`, adapter 1 → `busy` (the listing's order): some answers, some 503s.
     let mut args = common.to_vec();
-    args.extend(["--url", &server.url, "--out", "out"]);
+    args.extend(["--url", &server.url, "--out", "out", "--requests-csv"]);
     let out = bench_in(&dir, &args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -210,6 +210,13 @@ fn the_command_writes_the_report_and_fails_only_when_nothing_was_answered() {
         "{md}"
     );
     assert!(dir.join("out/server.ttft.hgrm").is_file());
+    // One row per request sent or not, answered ones `ok`, the 503s failed.
+    let csv = read(&dir.join("out/server.requests.csv"));
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    let requests = report["policies"]["server"]["requests"].as_u64();
+    assert_eq!(Some(rows.len() as u64), requests, "{csv}");
+    let ok = rows.iter().filter(|r| r.contains(",ok,")).count() as u64;
+    assert_eq!(Some(ok), http["answered"].as_u64(), "{csv}");
 
     // A URL where nothing listens: every request a connection failure, the report still
     // written, the exit status non-zero.

@@ -4,7 +4,7 @@ use fastlibra_bench::peak::{Measurement, PeakConfig, find_peak_from};
 use fastlibra_bench::plots;
 use fastlibra_bench::progress::Progress;
 use fastlibra_bench::report::{
-    PeakRun, RuntimeFigures, Summarized, VerifyCounts, files, summarize,
+    PeakRun, RuntimeFigures, Summarized, VerifyCounts, files, keep_outcomes, summarize,
 };
 use fastlibra_kernels::cuda::CudaDevice;
 use fastlibra_runtime::real::device::DeviceChoice;
@@ -127,9 +127,10 @@ fn run_one(
     label: String,
 ) -> Result<Summarized, BenchError> {
     let Some(cpu) = &plan.cpu else {
-        return Ok(summarize(&simulate(
-            plan, progress, workload, policy, label,
-        )?));
+        let result = simulate(plan, progress, workload, policy, label)?;
+        let mut summarized = summarize(&result);
+        keep_outcomes(&mut summarized, result, plan.requests_csv);
+        return Ok(summarized);
     };
     let bar = progress.start(label);
     let options = RunOptions {
@@ -195,6 +196,7 @@ fn run_one(
         fallback: run.fallback.clone(),
         peak_rss_mib: fastlibra_bench::rss::peak_rss_mib(),
     });
+    keep_outcomes(&mut summarized, run.result, plan.requests_csv);
     Ok(summarized)
 }
 

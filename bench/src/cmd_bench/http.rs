@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use fastlibra_bench::http::spawn::{ServerProcess, SpawnError, free_port, substitute};
 use fastlibra_bench::http::{HttpError, HttpOptions, ProgressLine, load_tokenizer, run_http};
-use fastlibra_bench::report::{Summarized, files, summarize};
+use fastlibra_bench::report::{Summarized, files, keep_outcomes, summarize};
 use fastlibra_runtime::workload::Workload;
 
 use super::execute::{PointResult, rate_label};
@@ -296,5 +296,6 @@ fn run_one(
         s.summary.invalid_kv_fraction = share;
     }
     s.summary.http = Some(run.figures);
+    keep_outcomes(&mut s, run.result, plan.requests_csv);
     Ok(s)
 }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //!   one point:  out/ report.json report.md <policy>.{ttft,tpot,e2e}.hgrm <policy>.ttft.hlog *.svg
+//!               [<policy>.requests.csv with --requests-csv]
 //!   a sweep:    out/ report.json report.md ttft_vs_rate.svg
 //!               out/rate-<r>_loras-<n>/ report.md <policy>.*.hgrm <policy>.ttft.hlog *.svg
 //! ```
@@ -12,7 +13,8 @@ use fastlibra_bench::plots::{self, breakdown, cdf, hbm, over_time, rate};
 use fastlibra_bench::report::markdown::{self, Layout};
 use fastlibra_bench::report::series::{self, Interval};
 use fastlibra_bench::report::{
-    PeakRun, PeakSearch, Report, ReportError, RunInfo, SweepPoint, files, hgrm, hlog, table,
+    PeakRun, PeakSearch, Report, ReportError, RunInfo, SweepPoint, files, hgrm, hlog, requests_csv,
+    table,
 };
 
 use super::BenchError;
@@ -104,6 +106,9 @@ fn write_point(
     let mut intervals: Vec<(&str, Vec<Interval>)> = Vec::new();
     for (policy, s) in &point.done {
         hgrm::write_all(dir, policy, s)?;
+        if let Some(outcomes) = &s.outcomes {
+            requests_csv::write(dir, policy, outcomes)?;
+        }
         let iv = series::intervals(&s.ttft_at_ns, length_ns, s.simulated_ns);
         hlog::write_ttft(dir, policy, &iv)?;
         intervals.push((policy, iv));

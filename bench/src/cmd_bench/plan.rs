@@ -179,6 +179,8 @@ pub struct Plan {
     pub out: PathBuf,
     /// What to print.
     pub output: Output,
+    /// `--requests-csv`: keep every outcome and write `<policy>.requests.csv`.
+    pub requests_csv: bool,
 }
 
 impl Plan {
@@ -304,6 +306,7 @@ pub fn plan(args: BenchArgs) -> Result<Plan, BenchError> {
         overview,
         out,
         output,
+        requests_csv: args.requests_csv,
     })
 }
 

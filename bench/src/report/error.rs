@@ -32,6 +32,9 @@ pub enum ReportError {
         /// What went wrong.
         message: String,
     },
+    /// The per-request CSV could not be encoded.
+    #[error("cannot encode a requests.csv: {0}")]
+    Csv(String),
     /// The report could not be encoded as JSON.
     #[error("cannot encode report.json: {0}")]
     Json(#[from] serde_json::Error),

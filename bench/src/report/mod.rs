@@ -23,6 +23,7 @@ mod http_md;
 pub mod json;
 pub mod latency;
 pub mod markdown;
+pub mod requests_csv;
 pub mod series;
 pub mod summary;
 pub mod table;
@@ -31,4 +32,6 @@ pub mod timeline;
 pub use error::ReportError;
 pub use json::{Comparison, PeakRun, PeakSearch, Report, RunInfo, SweepPoint};
 pub use latency::LatencyStats;
-pub use summary::{PolicySummary, RuntimeFigures, Summarized, VerifyCounts, summarize};
+pub use summary::{
+    PolicySummary, RuntimeFigures, Summarized, VerifyCounts, keep_outcomes, summarize,
+};

@@ -222,6 +222,15 @@ pub struct Summarized {
     pub timeline: Vec<MemorySample>,
     /// Virtual time at the end of the run, ns.
     pub simulated_ns: u64,
+    /// Every request's outcome, kept only for `--requests-csv` (see [`keep_outcomes`]).
+    pub outcomes: Option<Vec<RequestOutcome>>,
+}
+
+/// Keeps a run's outcomes in its summary when `keep`, for `<policy>.requests.csv`.
+pub fn keep_outcomes(s: &mut Summarized, result: SimResult, keep: bool) {
+    if keep {
+        s.outcomes = Some(result.outcomes);
+    }
 }
 
 /// The six latency distributions, filled request by request.
@@ -319,6 +328,7 @@ pub fn summarize(result: &SimResult) -> Summarized {
         ttft_at_ns,
         timeline: stats.timeline.clone(),
         simulated_ns: result.simulated_ns,
+        outcomes: None,
     }
 }
 
