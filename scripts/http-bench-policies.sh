@@ -15,13 +15,15 @@
 #   CORES       shards [2]    HBM, HOST_TIER, NVME  tier sizes per shard [128M, 512M, 1G]
 #   POLICIES    [fastlibra,vllm,slora]            IN_PROCESS  1: also run --backend cpu [1]
 #   FASTLIBRA   the binary [target/release/fastlibra, built when missing]
-# Prints each policy's TTFT and the server's invalid-KV share; exits non-zero when a run
-# answered nothing.
+#   MODEL       the GGUF checkpoint [SmolLM2-135M-Instruct.Q4_1.gguf from scripts/fetch-model.sh]
+# Both runs write <policy>.requests.csv. Prints each policy's TTFT and the server's invalid-KV
+# share, then the mean TTFT over the calls every policy completed (the same calls, paired);
+# exits non-zero when a run answered nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/fastlibra
-model=${FASTLIBRA_MODEL_DIR:-$cache/models}/SmolLM2-135M-Instruct.Q4_1.gguf
+model=${MODEL:-${FASTLIBRA_MODEL_DIR:-$cache/models}/SmolLM2-135M-Instruct.Q4_1.gguf}
 out=${1:-bench-out/http-policies}
 shift || true
 bin=${FASTLIBRA:-target/release/fastlibra}
@@ -61,16 +63,16 @@ server="'$bin' serve --model '$model' --served-model-name smollm2 --policy {poli
 # server that returns none.
 "$bin" bench --backend http --spawn-server "$server" --tokens-as-ids --tokenizer "$model" \
     "${map[@]}" \
-    --drain "${DRAIN:-300}" --request-timeout 300 "${common[@]}" --out "$out/http" "$@"
+    --drain "${DRAIN:-300}" --request-timeout 300 --requests-csv "${common[@]}" --out "$out/http" "$@"
 
 if [ "${IN_PROCESS:-1}" = 1 ]; then
     "$bin" bench --backend cpu --model "$model" --adapters "$out/adapters" \
         --cores "$cores" --hbm "$hbm" --host "$host_tier" --nvme "$nvme" \
-        --drain "${DRAIN:-300}" "${common[@]}" --out "$out/in-process" "$@"
+        --drain "${DRAIN:-300}" --requests-csv "${common[@]}" --out "$out/in-process" "$@"
 fi
 
 python3 - "$out" <<'EOF'
-import json, os, sys
+import csv, json, os, sys
 out = sys.argv[1]
 for kind in ("http", "in-process"):
     path = os.path.join(out, kind, "report.json")
@@ -92,4 +94,16 @@ for kind in ("http", "in-process"):
             line += (f", LoRA hit {100 * p['hit_rate']['lora']:.1f} %, KV hit "
                      f"{100 * p['hit_rate']['kv']:.1f} %")
         print(line)
+    # The same calls under every policy: those each one completed, paired by request id.
+    ttft = {}
+    for name in r["policies"]:
+        with open(os.path.join(out, kind, f"{name}.requests.csv")) as f:
+            rows = list(csv.DictReader(f))
+        ttft[name] = {row["request"]: float(row["ttft_ms"]) for row in rows
+                      if row["status"] == "ok"}
+    common = set.intersection(*(set(t) for t in ttft.values())) if ttft else set()
+    if common:
+        means = ", ".join(f"{name} {sum(t[k] for k in common) / len(common):.0f} ms"
+                          for name, t in ttft.items())
+        print(f"  paired: mean TTFT over the {len(common)} calls every policy completed: {means}")
 EOF
