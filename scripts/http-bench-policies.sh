@@ -94,13 +94,19 @@ for kind in ("http", "in-process"):
             line += (f", LoRA hit {100 * p['hit_rate']['lora']:.1f} %, KV hit "
                      f"{100 * p['hit_rate']['kv']:.1f} %")
         print(line)
-    # The same calls under every policy: those each one completed, paired by request id.
+    # The same calls under every policy: those each one completed, paired by session and place
+    # in the session (ids follow release order, which differs between policies).
     ttft = {}
     for name in r["policies"]:
         with open(os.path.join(out, kind, f"{name}.requests.csv")) as f:
             rows = list(csv.DictReader(f))
-        ttft[name] = {row["request"]: float(row["ttft_ms"]) for row in rows
-                      if row["status"] == "ok"}
+        rows.sort(key=lambda row: (row["session"], float(row["arrival_ms"]), int(row["request"])))
+        place, ttft[name] = {}, {}
+        for row in rows:
+            turn = place[row["session"]] = place.get(row["session"], -1) + 1
+            key = (row["session"], turn) if row["session"] else ("", row["request"])
+            if row["status"] == "ok":
+                ttft[name][key] = float(row["ttft_ms"])
     common = set.intersection(*(set(t) for t in ttft.values())) if ttft else set()
     if common:
         means = ", ".join(f"{name} {sum(t[k] for k in common) / len(common):.0f} ms"

@@ -17,7 +17,9 @@
 //! | `kv_hit_blocks`, `kv_reusable_blocks` | history blocks found in HBM on arrival, and reusable anywhere |
 //! | `preemptions` | times its KV was recomputed after preemption |
 //!
-//! Rows are sorted by request id; the same seed gives the same file on the simulator.
+//! Rows are sorted by request id; the same seed gives the same file on the simulator. Ids are
+//! handed out as requests are released, so across policies a follow-up turn or a DGG callee is
+//! matched by its session and its place in that session's arrival order, not by its id.
 
 use std::path::{Path, PathBuf};
 
