@@ -21,13 +21,10 @@ use super::shard_loop::{ShardLoop, shard_main, table};
 use crate::real::calibrate::spill_and_costs;
 use crate::real::device::{DeviceChoice, cuda_cost_hints};
 use crate::real::router::Router;
+use crate::real::runner::{PREFILL_TOKEN_BUDGET, SPILL_MARGIN};
 use crate::real::shard::BLOCK_TOKENS;
 use crate::real::{Clock, RealError, Shard, ShardConfig, SourceAdapter};
 
-/// Spill a request to its adapter's second shard when the home shard holds this many more.
-const SPILL_MARGIN: u32 = 8;
-/// Most prefill tokens per step.
-const PREFILL_TOKEN_BUDGET: u32 = 512;
 /// io_uring queue depth of each page file.
 const QUEUE_DEPTH: u32 = 32;
 

@@ -103,6 +103,12 @@ pub struct RunOptions {
     pub cuda_fallback: bool,
 }
 
+/// Most prefill tokens per step, in-process and in `fastlibra serve`.
+pub const PREFILL_TOKEN_BUDGET: u32 = 512;
+/// Spill a new session to its adapter's second shard when the home shard holds this many more
+/// requests, in-process and in `fastlibra serve`.
+pub const SPILL_MARGIN: u32 = 8;
+
 impl Default for RunOptions {
     /// Two shards of 16 MiB HBM, 64 MiB host and 256 MiB NVMe each (64 KiB pages for the
     /// default model).
@@ -122,10 +128,12 @@ impl Default for RunOptions {
             drain_ns: 30_000_000_000,
             max_rank: 64,
             adapters_dir: None,
-            max_batch: 32,
-            prefill_token_budget: 256,
+            // The server's batching and routing, so that an in-process run and the same
+            // workload through `fastlibra serve` (its `--max-num-seqs` default) compare.
+            max_batch: 64,
+            prefill_token_budget: PREFILL_TOKEN_BUDGET,
             max_waiting: 512,
-            spill_margin: 16,
+            spill_margin: SPILL_MARGIN,
             progress: None,
             device: DeviceChoice::Emulated,
             cuda_fallback: false,
