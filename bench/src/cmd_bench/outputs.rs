@@ -60,7 +60,7 @@ pub fn write(
         files::write_file(
             &plan.out,
             markdown::REPORT_MD,
-            &markdown::render(&top, order, &Layout::Sweep(&dirs)),
+            markdown::render(&top, order, &Layout::Sweep(&dirs)),
         )?;
     } else {
         write_point(&plan.out, &points[0], &top, order)?;
@@ -142,7 +142,7 @@ fn write_point(
     files::write_file(
         dir,
         markdown::REPORT_MD,
-        &markdown::render(report, order, &Layout::Single),
+        markdown::render(report, order, &Layout::Single),
     )?;
     Ok(())
 }

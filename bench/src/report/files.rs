@@ -17,8 +17,12 @@ pub fn prepare_dir(dir: &Path) -> Result<(), ReportError> {
     fs::remove_file(&probe).map_err(|e| ReportError::output_dir(dir, e))
 }
 
-/// Writes `contents` to `dir/name` and returns the path written.
-pub fn write_file(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, ReportError> {
+/// Writes `contents` (text or bytes) to `dir/name` and returns the path written.
+pub fn write_file(
+    dir: &Path,
+    name: &str,
+    contents: impl AsRef<[u8]>,
+) -> Result<PathBuf, ReportError> {
     let path = dir.join(name);
     fs::write(&path, contents).map_err(|e| ReportError::write(&path, e))?;
     Ok(path)

@@ -99,7 +99,7 @@ pub fn write_all(dir: &Path, policy: &str, s: &Summarized) -> Result<(), ReportE
         write_file(
             dir,
             &file_name(policy, metric),
-            &percentile_distribution(histogram, UNITS_PER_MS),
+            percentile_distribution(histogram, UNITS_PER_MS),
         )?;
     }
     Ok(())
@@ -114,6 +114,6 @@ pub fn write_ttft(
     write_file(
         dir,
         &ttft_file_name(policy),
-        &percentile_distribution(ttft_us, UNITS_PER_MS),
+        percentile_distribution(ttft_us, UNITS_PER_MS),
     )
 }

@@ -72,10 +72,11 @@ pub fn write_ttft(
     policy: &str,
     intervals: &[Interval],
 ) -> Result<PathBuf, ReportError> {
-    let path = dir.join(ttft_file_name(policy));
-    let bytes = interval_log(policy, intervals)?;
-    std::fs::write(&path, bytes).map_err(|e| ReportError::write(&path, e))?;
-    Ok(path)
+    super::files::write_file(
+        dir,
+        &ttft_file_name(policy),
+        interval_log(policy, intervals)?,
+    )
 }
 
 #[cfg(test)]

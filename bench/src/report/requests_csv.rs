@@ -27,6 +27,7 @@ use fastlibra_runtime::outcome::{FailureReason, RequestOutcome};
 use serde::Serialize;
 
 use super::error::ReportError;
+use super::files::write_file;
 
 /// The file name for `policy`.
 pub fn file_name(policy: &str) -> String {
@@ -97,12 +98,13 @@ fn row(o: &RequestOutcome) -> Row {
 pub fn render(outcomes: &[RequestOutcome]) -> Result<Vec<u8>, ReportError> {
     let mut sorted: Vec<&RequestOutcome> = outcomes.iter().collect();
     sorted.sort_by_key(|o| o.request);
-    let mut w = csv::Writer::from_writer(Vec::new());
-    if sorted.is_empty() {
-        // serde writes the header with the first row; an empty run still gets it.
-        w.write_record(HEADER)
-            .map_err(|e| ReportError::Csv(e.to_string()))?;
-    }
+    // The header is written here, not by serde with the first row, so a run without
+    // requests gets it too.
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    w.write_record(HEADER)
+        .map_err(|e| ReportError::Csv(e.to_string()))?;
     for o in sorted {
         w.serialize(row(o))
             .map_err(|e| ReportError::Csv(e.to_string()))?;
@@ -110,7 +112,7 @@ pub fn render(outcomes: &[RequestOutcome]) -> Result<Vec<u8>, ReportError> {
     w.into_inner().map_err(|e| ReportError::Csv(e.to_string()))
 }
 
-/// The header, as serde writes it from [`Row`].
+/// The header: [`Row`]'s fields, in order.
 const HEADER: [&str; 18] = [
     "request",
     "session",
@@ -138,10 +140,7 @@ pub fn write(
     policy: &str,
     outcomes: &[RequestOutcome],
 ) -> Result<PathBuf, ReportError> {
-    let path = dir.join(file_name(policy));
-    let bytes = render(outcomes)?;
-    std::fs::write(&path, bytes).map_err(|e| ReportError::write(&path, e))?;
-    Ok(path)
+    write_file(dir, &file_name(policy), render(outcomes)?)
 }
 
 #[cfg(test)]
@@ -186,6 +185,7 @@ mod tests {
         ];
         let (header, rows) = read(&render(&outcomes).unwrap());
         assert_eq!(header, HEADER);
+        // Values are looked up by HEADER's names: a Row whose fields drift from it fails here.
         assert_eq!(rows.len(), 2);
         let col = |row: &[String], name: &str| {
             row[HEADER.iter().position(|h| *h == name).unwrap()].clone()
