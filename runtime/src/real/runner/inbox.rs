@@ -28,8 +28,7 @@ use crate::real::error::RealError;
 /// means closed.
 pub(crate) struct Inbox<T> {
     queue: RefCell<VecDeque<T>>,
-    /// Set when a message is queued; the waiting loop's waker, if it waits.
-    rung: Cell<bool>,
+    /// The waiting loop's waker, while it waits.
     waker: Cell<Option<Waker>>,
 }
 
@@ -37,7 +36,6 @@ impl<T> Default for Inbox<T> {
     fn default() -> Self {
         Self {
             queue: RefCell::default(),
-            rung: Cell::new(false),
             waker: Cell::new(None),
         }
     }
@@ -56,7 +54,6 @@ impl<T> Inbox<T> {
 
     fn push(&self, msg: T) {
         self.queue.borrow_mut().push_back(msg);
-        self.rung.set(true);
         if let Some(waker) = self.waker.take() {
             waker.wake();
         }
@@ -64,19 +61,16 @@ impl<T> Inbox<T> {
 
     /// Returns when a message waits or `timeout` has passed, whichever comes first.
     pub(crate) async fn wait(&self, timeout: Duration) {
-        if !self.is_empty() {
-            return;
-        }
-        self.rung.set(false);
-        let rung = poll_fn(|cx| {
-            if self.rung.get() {
+        // Only the forwarding tasks touch the queue while the loop waits, and only to push.
+        let message = poll_fn(|cx| {
+            if !self.is_empty() {
                 Poll::Ready(())
             } else {
                 self.waker.set(Some(cx.waker().clone()));
                 Poll::Pending
             }
         });
-        future::or(rung, glommio::timer::sleep(timeout)).await;
+        future::or(message, glommio::timer::sleep(timeout)).await;
         self.waker.set(None);
     }
 }
